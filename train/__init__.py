@@ -1,0 +1,1 @@
+"""Offline training package: MNIST in, exported SavedModels (plus metadata and report) out."""

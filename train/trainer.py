@@ -1,0 +1,158 @@
+"""Training: `run(config, data=None)` fits a model, exports it, evaluates the export, writes the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from train.config import TrainConfig
+from train.data import Mnist, load_mnist
+from train.evaluate import evaluate, savedmodel_predict
+from train.export import INPUT_CONTRACT, export_savedmodel, next_version, write_metadata
+from train.models import build_augmenter, build_model
+
+
+@dataclass
+class RunResult:
+    path: Path
+    metadata: dict
+
+
+class KeepBestEpoch(keras.callbacks.Callback):
+    """Keeps the weights of the epoch with the best validation accuracy; stops after `patience` worse ones."""
+
+    def __init__(self, monitor: str, patience: int):
+        super().__init__()
+        self.monitor, self.patience = monitor, patience
+        self.best, self.best_epoch, self.best_weights = -np.inf, -1, None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        if value > self.best:
+            self.best, self.best_epoch, self.best_weights = value, epoch, self.model.get_weights()
+        elif epoch - self.best_epoch >= self.patience:
+            print(f"early stop: no {self.monitor} gain for {self.patience} epochs (best epoch {self.best_epoch + 1})")
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def _schedule(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.schedules.LearningRateSchedule | float:
+    if config.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch, alpha=0.01)
+    if config.schedule == "exponential":
+        return keras.optimizers.schedules.ExponentialDecay(config.learning_rate, steps_per_epoch, 0.9)
+    return config.learning_rate
+
+
+def _trainer(model: keras.Model, config: TrainConfig) -> keras.Model:
+    """`model` behind the augmentation layers; the exported model itself never contains them."""
+    if not config.augment:
+        return model
+    inputs = keras.Input(shape=(28, 28), dtype="float32", name="images")
+    x = keras.layers.Reshape((28, 28, 1))(inputs)
+    x = build_augmenter(config.seed)(x)  # identity unless training=True
+    return keras.Model(inputs, model(keras.layers.Reshape((28, 28))(x)), name=f"{model.name}_trainer")
+
+
+def _dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) -> tf.data.Dataset:
+    """Batches of (float32 [B, 28, 28] in 0-255, int32 [B]); shuffled each epoch when seeded."""
+    ds = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y.astype(np.int32)))
+    if seed is not None:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _splits(config: TrainConfig, data: Mnist) -> tuple[tuple, tuple]:
+    (x_train, y_train), (x_val, y_val) = data.split_validation(config.validation_size)
+    if config.max_train:
+        x_train, y_train = x_train[: config.max_train], y_train[: config.max_train]
+    return (x_train, y_train), (x_val, y_val)
+
+
+def fit(config: TrainConfig, data: Mnist) -> tuple[keras.Model, dict]:
+    """Train; returns the model at its best epoch and a training summary."""
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    (x_train, y_train), (x_val, y_val) = _splits(config, data)
+    model = build_model(config)
+    trainer = _trainer(model, config)
+    steps = int(np.ceil(len(x_train) / config.batch_size))
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(_schedule(config, steps)),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    has_val = len(x_val) > 0
+    keep = KeepBestEpoch("val_accuracy" if has_val else "accuracy", config.patience)
+    started = time.perf_counter()
+    history = trainer.fit(
+        _dataset(x_train, y_train, config.batch_size, config.seed),
+        validation_data=_dataset(x_val, y_val, 1000, None) if has_val else None,
+        epochs=config.epochs,
+        callbacks=[keep],
+        verbose=config.verbose,
+    )
+    summary = {
+        "time_s": round(time.perf_counter() - started, 1),
+        "epochs_run": len(history.history["loss"]),
+        "best_epoch": keep.best_epoch + 1,
+        "best_" + keep.monitor: round(float(keep.best), 6),
+        "train_images": int(len(x_train)),
+        "validation_images": int(len(x_val)),
+        "history": {k: [round(float(v), 6) for v in vals] for k, vals in history.history.items()},
+    }
+    return model, summary
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in [path / "saved_model.pb", *path.glob("variables/*")] if p.is_file())
+
+
+def run(config: TrainConfig, data: Mnist | None = None) -> RunResult:
+    """Train, export to out/<name>/<version>/, evaluate the exported model on the test set, report."""
+    data = data if data is not None else load_mnist(config.data_dir)
+    model, training = fit(config, data)
+    base = Path(config.out) / config.name
+    version = config.version or next_version(base)
+    path = base / str(version)
+    export_savedmodel(model, path)
+    # Metrics come from the exported artifact, so they are what the service will get.
+    metrics, probs = evaluate(savedmodel_predict(str(path)), data.x_test, data.y_test)
+    metadata = {
+        "name": config.name,
+        "version": version,
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "architecture": config.arch,
+        "parameters": int(model.count_params()),
+        "size_bytes": _dir_size(path),
+        "hyperparameters": {k: v for k, v in config.to_dict().items() if k not in ("data_dir", "out", "verbose")},
+        "training": training,
+        "data": {"source": Path(data.source).name if data.checksums else data.source, "sha256": data.checksums},
+        "metrics": {
+            "test_accuracy": round(metrics["accuracy"], 6),
+            "test_errors": metrics["errors"],
+            "test_images": metrics["count"],
+            "per_class_accuracy": metrics["per_class_accuracy"],
+            "per_class_precision": metrics["per_class_precision"],
+        },
+        "contract": INPUT_CONTRACT,
+        "framework": {"tensorflow": tf.__version__, "keras": keras.__version__},
+    }
+    write_metadata(path, metadata)
+    if config.report:
+        from train.report import write_report  # matplotlib only when a report is wanted
+
+        write_report(path / "report", metrics, training["history"], data.x_test, data.y_test, probs)
+    print(f"exported {path}: test accuracy {metrics['accuracy']:.4%} ({metrics['errors']} errors)")
+    return RunResult(path, metadata)
