@@ -18,8 +18,7 @@ ARCHS = ["softmax", "mlp", "cnn"]
 
 
 def quick_config(tmp_path, arch, **kw) -> TrainConfig:
-    defaults = dict(arch=arch, epochs=1, batch_size=64, validation_size=100, out=str(tmp_path),
-                    report=False, verbose=0)
+    defaults = dict(arch=arch, epochs=1, batch_size=64, validation_size=100, out=str(tmp_path), report=False, verbose=0)
     return TrainConfig(**{**defaults, **kw})
 
 
@@ -95,8 +94,10 @@ def test_metadata_schema(exported):
     assert training["time_s"] > 0 and training["epochs_run"] >= 1 and training["train_images"] == 400
     assert len(training["history"]["loss"]) == training["epochs_run"]
     assert set(meta["data"]["sha256"]) == {
-        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
     }
     metrics = meta["metrics"]
     assert 0 <= metrics["test_accuracy"] <= 1 and metrics["test_images"] == 200
@@ -181,17 +182,54 @@ def test_cli_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
     text = capsys.readouterr().out
-    for option in ("--arch", "--epochs", "--batch-size", "--learning-rate", "--schedule", "--l1", "--l2",
-                   "--dropout", "--activation", "--initializer", "--augment", "--validation-size",
-                   "--patience", "--seed", "--data-dir", "--out", "--version", "--max-train"):
+    for option in (
+        "--arch",
+        "--epochs",
+        "--batch-size",
+        "--learning-rate",
+        "--schedule",
+        "--l1",
+        "--l2",
+        "--dropout",
+        "--activation",
+        "--initializer",
+        "--augment",
+        "--validation-size",
+        "--patience",
+        "--seed",
+        "--data-dir",
+        "--out",
+        "--version",
+        "--max-train",
+    ):
         assert option in text
 
 
 def test_cli_maps_to_config():
-    cfg = config_from_args(["--arch", "mlp", "--epochs", "3", "--lr", "0.01", "--augment", "true",
-                            "--activation", "sigmoid", "--data-dir", "/d"])
+    cfg = config_from_args(
+        [
+            "--arch",
+            "mlp",
+            "--epochs",
+            "3",
+            "--lr",
+            "0.01",
+            "--augment",
+            "true",
+            "--activation",
+            "sigmoid",
+            "--data-dir",
+            "/d",
+        ]
+    )
     assert (cfg.arch, cfg.epochs, cfg.learning_rate, cfg.augment, cfg.activation, cfg.data_dir) == (
-        "mlp", 3, 0.01, True, "sigmoid", "/d")
+        "mlp",
+        3,
+        0.01,
+        True,
+        "sigmoid",
+        "/d",
+    )
     assert cfg.dropout == 0.2  # the mlp's own default fills what was not given
 
 

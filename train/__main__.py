@@ -30,27 +30,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="maximum epochs (default: per arch)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
     p.add_argument("--learning-rate", "--lr", type=float, help="initial Adam learning rate (default: per arch)")
-    p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
-                   help="learning-rate schedule (default: %(default)s)")
+    p.add_argument(
+        "--schedule", choices=SCHEDULES, default=d.schedule, help="learning-rate schedule (default: %(default)s)"
+    )
     p.add_argument("--l1", type=float, default=d.l1, help="L1 regularisation rate on kernels (default: %(default)s)")
     p.add_argument("--l2", type=float, default=d.l2, help="L2 regularisation rate on kernels (default: %(default)s)")
     p.add_argument("--dropout", type=float, help="dropout rate (default: per arch)")
     p.add_argument("--activation", choices=("relu", "sigmoid"), default=d.activation, help="mlp hidden activation")
     p.add_argument("--initializer", default=d.initializer, help="kernel initializer (default: %(default)s, Xavier)")
     p.add_argument("--augment", type=_bool, help="canvas-style data augmentation, true/false (default: per arch)")
-    p.add_argument("--validation-size", type=int, default=d.validation_size,
-                   help="validation images taken from the end of the training set (default: %(default)s)")
+    p.add_argument(
+        "--validation-size",
+        type=int,
+        default=d.validation_size,
+        help="validation images taken from the end of the training set (default: %(default)s)",
+    )
     p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience in epochs")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (default: %(default)s)")
-    p.add_argument("--data-dir", help="directory with the four MNIST IDX .gz files (default: $MNIST_DIR, "
-                   "else Keras's download)")
+    p.add_argument(
+        "--data-dir", help="directory with the four MNIST IDX .gz files (default: $MNIST_DIR, else Keras's download)"
+    )
     p.add_argument("--out", default=d.out, help="export root (default: %(default)s)")
     p.add_argument("--name", help="export name (default: the arch)")
     p.add_argument("--version", type=int, help="export version (default: next free)")
     p.add_argument("--max-train", type=int, help="use only the first N training images (quick runs)")
     p.add_argument("--no-report", dest="report", action="store_false", help="skip the PNG/Markdown report")
-    p.add_argument("--quiet", dest="verbose", action="store_const", const=0, default=d.verbose,
-                   help="no per-epoch progress")
+    p.add_argument(
+        "--quiet", dest="verbose", action="store_const", const=0, default=d.verbose, help="no per-epoch progress"
+    )
     return p
 
 

@@ -57,12 +57,25 @@ def build_mlp(config: TrainConfig) -> keras.Model:
     return keras.Model(inputs, outputs, name="mlp")
 
 
-def _conv_bn(x: keras.KerasTensor, filters: int, size: int, config: TrainConfig, name: str,
-             strides: int = 1, padding: str = "valid") -> keras.KerasTensor:
+def _conv_bn(
+    x: keras.KerasTensor,
+    filters: int,
+    size: int,
+    config: TrainConfig,
+    name: str,
+    strides: int = 1,
+    padding: str = "valid",
+) -> keras.KerasTensor:
     """Conv (no bias: batch norm supplies it) -> batch norm -> ReLU."""
     x = layers.Conv2D(
-        filters, size, strides=strides, padding=padding, use_bias=False,
-        kernel_initializer=config.initializer, kernel_regularizer=_regularizer(config), name=name,
+        filters,
+        size,
+        strides=strides,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer=config.initializer,
+        kernel_regularizer=_regularizer(config),
+        name=name,
     )(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)

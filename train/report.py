@@ -17,8 +17,7 @@ def plot_confusion(matrix: np.ndarray, path: Path) -> None:
     # log scale so the few errors show next to the ~1,000 correct per class
     im = ax.imshow(np.log1p(matrix), cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
-        ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
-                color="white" if i == j else "black")
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color="white" if i == j else "black")
     ax.set(xlabel="predicted", ylabel="true", xticks=range(10), yticks=range(10), title="Confusion matrix (test)")
     fig.colorbar(im, ax=ax, label="log(1 + count)")
     fig.tight_layout()
@@ -40,8 +39,7 @@ def plot_curves(history: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_misclassified(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, path: Path,
-                       limit: int = 100) -> None:
+def plot_misclassified(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, path: Path, limit: int = 100) -> None:
     """Grid of misclassified digits, captioned 'true→predicted (confidence)'."""
     predicted = probs.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)[:limit]
@@ -71,8 +69,9 @@ def _markdown(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, metrics: dict, history: dict, images: np.ndarray, labels: np.ndarray,
-                 probs: np.ndarray) -> None:
+def write_report(
+    out: Path, metrics: dict, history: dict, images: np.ndarray, labels: np.ndarray, probs: np.ndarray
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     (out / "README.md").write_text(_markdown(metrics))

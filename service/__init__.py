@@ -1,0 +1,60 @@
+"""The prediction service: `create_app()` builds the Flask app around a loaded model."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from service.config import Settings
+from service.errors import register_error_handlers
+
+log = logging.getLogger(__name__)
+
+# The page loads only its own script and stylesheet: no inline code, no third-party origin.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def _settings(config: dict | None) -> Settings:
+    settings = Settings.from_env()
+    for key, value in (config or {}).items():
+        if hasattr(settings, key.lower()):
+            setattr(settings, key.lower(), value)
+    return settings
+
+
+def create_app(config: dict | None = None, predictor=None) -> Flask:
+    """Build the app. `predictor` defaults to the SavedModel in MODEL_DIR (bundled cnn), loaded now."""
+    from service import api, pages
+    from service.predictor import ModelRegistry, Predictor
+
+    settings = _settings(config)
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_content_length, DEBUG=False, TESTING=False)
+    app.config.update({k: v for k, v in (config or {}).items() if k.isupper()})
+    app.json.sort_keys = False
+    if predictor is None:
+        predictor = Predictor(settings.resolved_model_dir())
+    app.extensions["digits"] = ModelRegistry(predictor, settings.models_root)
+    app.extensions["digits_settings"] = settings
+    register_error_handlers(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+
+    @app.after_request
+    def security_headers(response):
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        return response
+
+    return app

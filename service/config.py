@@ -1,0 +1,49 @@
+"""Service settings: environment variables with production defaults."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_MODELS = PACKAGE_ROOT / "models"
+DEFAULT_MODEL = "cnn"
+
+
+def latest_version(model_base: Path) -> Path:
+    """models/<name>/<highest numeric version>/, as TensorFlow Serving picks it."""
+    versions = [p for p in model_base.glob("*") if p.is_dir() and re.fullmatch(r"\d+", p.name)]
+    if not versions:
+        raise FileNotFoundError(f"no numeric version directory under {model_base}")
+    return max(versions, key=lambda p: int(p.name))
+
+
+@dataclass
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 8000
+    # A version directory (models/cnn/1) or a model directory (models/cnn: latest version is used).
+    model_dir: str = ""
+    models_root: str = str(BUNDLED_MODELS)  # other bundled models, for ?model=<name>
+    max_content_length: int = 10 * 1024 * 1024  # bytes per request body
+    max_image_pixels: int = 25_000_000  # width x height before decoding (decompression bombs)
+    max_batch: int = 256  # images per request
+    max_json_depth: int = 8
+    env: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None) -> Settings:
+        """PORT, HOST, MODEL_DIR, MODELS_ROOT, MAX_CONTENT_LENGTH, MAX_IMAGE_PIXELS, MAX_BATCH."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(f.name.upper())
+            if raw is not None and f.name != "env":
+                values[f.name] = int(raw) if f.type in ("int", int) else raw
+        return cls(**values)
+
+    def resolved_model_dir(self) -> Path:
+        path = Path(self.model_dir) if self.model_dir else Path(self.models_root) / DEFAULT_MODEL
+        return path if (path / "saved_model.pb").exists() else latest_version(path)

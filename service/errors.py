@@ -1,0 +1,90 @@
+"""Typed API errors, and the handlers that turn every error on API paths into one JSON shape."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a stable machine-readable code."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class BadRequest(ApiError):
+    status, code = 400, "bad_request"
+
+
+class InvalidImage(ApiError):
+    status, code = 400, "invalid_image"
+
+
+class TooLarge(ApiError):
+    status, code = 413, "too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported_media_type"
+
+
+class NoDigit(ApiError):
+    status, code = 422, "no_digit"
+
+
+class UnknownModel(ApiError):
+    status, code = 404, "unknown_model"
+
+
+# Stable codes for errors Flask/werkzeug raise themselves (routing, body size, bad JSON).
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def error_body(code: str, message: str) -> dict:
+    return {"error": {"code": code, "message": message}}
+
+
+def _wants_json() -> bool:
+    """API paths (everything but the page and its static files) always answer JSON."""
+    return not (request.path == "/" or request.path.startswith("/static/"))
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(e: ApiError):
+        return jsonify(error_body(e.code, e.message)), e.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        if not _wants_json():
+            return e
+        code = HTTP_CODES.get(e.code, (e.name or "error").lower().replace(" ", "_"))
+        response = jsonify(error_body(code, e.description or e.name))
+        response.status_code = e.code or 500
+        if e.code == 405 and hasattr(e, "valid_methods") and e.valid_methods:
+            response.headers["Allow"] = ", ".join(e.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception):
+        # Logged with its traceback for operators; the client only learns that it was our fault.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify(error_body("internal_error", "internal server error")), 500

@@ -1,0 +1,182 @@
+"""The OpenAPI 3 description of the HTTP API, served at /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _error(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _schemas(max_batch: int) -> dict[str, Any]:
+    probabilities = {
+        "type": "array",
+        "items": {"type": "number", "minimum": 0, "maximum": 1},
+        "minItems": 10,
+        "maxItems": 10,
+        "description": "softmax output; index = digit",
+    }
+    pixels = {
+        "type": "array",
+        "minItems": 28,
+        "maxItems": 28,
+        "description": "28 rows of 28 values, 0-255 or 0-1",
+        "items": {"type": "array", "minItems": 28, "maxItems": 28, "items": {"type": "number"}},
+    }
+    image = {"type": "string", "description": "a data URL (data:image/png;base64,...) or bare base64 image bytes"}
+    single = {
+        "oneOf": [
+            {"type": "object", "required": ["image"], "properties": {"image": image}},
+            {"type": "object", "required": ["pixels"], "properties": {"pixels": pixels}},
+        ]
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                }
+            },
+        },
+        "Prediction": {
+            "type": "object",
+            "required": ["digit", "confidence", "probabilities", "model"],
+            "properties": {
+                "digit": {"type": "integer", "minimum": 0, "maximum": 9},
+                "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                "probabilities": probabilities,
+                "model": {"$ref": "#/components/schemas/ModelRef"},
+                "input": {
+                    "type": "string",
+                    "description": "with ?include=input: the 28x28 model input as a PNG data URL",
+                },
+            },
+        },
+        "ModelRef": {
+            "type": "object",
+            "required": ["name", "version"],
+            "properties": {"name": {"type": "string"}, "version": {"type": "integer"}},
+        },
+        "Batch": {
+            "type": "object",
+            "required": ["predictions"],
+            "properties": {"predictions": {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}},
+        },
+        "JsonRequest": {
+            "oneOf": [
+                single,
+                {
+                    "type": "object",
+                    "required": ["images"],
+                    "properties": {
+                        "images": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": max_batch,
+                            "items": {"oneOf": [image, single]},
+                        }
+                    },
+                },
+            ]
+        },
+    }
+
+
+def spec(settings) -> dict[str, Any]:
+    """The OpenAPI document, with the configured limits filled in."""
+    errors = {
+        "400": _error("malformed request: bad JSON, wrong shape, invalid base64, corrupt image"),
+        "404": _error("unknown model"),
+        "413": _error(
+            f"too large: body over {settings.max_content_length} bytes, image over "
+            f"{settings.max_image_pixels} pixels, or batch over {settings.max_batch} images"
+        ),
+        "415": _error("unsupported content type or image format"),
+        "422": _error("no digit found: the image is blank or nearly blank"),
+    }
+    ok = {
+        "description": "the prediction (or, for 'images', one per image, in order)",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [{"$ref": "#/components/schemas/Prediction"}, {"$ref": "#/components/schemas/Batch"}]
+                }
+            }
+        },
+    }
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "digits",
+            "version": "1.0.0",
+            "description": "Handwritten digit recognition. Images go through the MNIST recipe "
+            "(crop, fit 20x20, centre by mass in 28x28) before the model.",
+        },
+        "paths": {
+            "/predict": {
+                "post": {
+                    "summary": "Recognise a digit (or a batch of digits)",
+                    "parameters": [
+                        {
+                            "name": "model",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": "a bundled model name (see /v1/models); default: the default model",
+                        },
+                        {
+                            "name": "include",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["input"]},
+                            "description": "'input' adds the preprocessed 28x28 image to each prediction",
+                        },
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/JsonRequest"}},
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["image"],
+                                    "properties": {"image": {"type": "string", "format": "binary"}},
+                                }
+                            },
+                            "image/png": binary,
+                            "image/jpeg": binary,
+                            "image/gif": binary,
+                            "image/bmp": binary,
+                            "image/webp": binary,
+                            "image/tiff": binary,
+                            "application/octet-stream": binary,
+                        },
+                    },
+                    "responses": {"200": ok, **errors},
+                }
+            },
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: model loaded and warmed up",
+                    "responses": {"200": {"description": "ready"}, "503": _error("not ready")},
+                }
+            },
+            "/v1/models": {
+                "get": {
+                    "summary": "The available models, their versions, accuracy and input contract",
+                    "responses": {"200": {"description": "model list"}},
+                }
+            },
+        },
+        "components": {"schemas": _schemas(settings.max_batch)},
+    }

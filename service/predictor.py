@@ -1,0 +1,140 @@
+"""Model loading: a Predictor per SavedModel, loaded once, checked against its metadata, warmed up."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from service.config import latest_version
+from service.errors import UnknownModel
+
+log = logging.getLogger(__name__)
+
+SIGNATURE = "serving_default"
+
+
+class ModelLoadError(RuntimeError):
+    """The model directory is missing, incomplete, or breaks the input contract."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: int
+    path: str
+    metadata: dict
+
+
+def read_metadata(model_dir: Path) -> dict:
+    path = model_dir / "metadata.json"
+    try:
+        metadata = json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise ModelLoadError(f"{path} is missing: not an exported digits model") from e
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"{path} is unreadable: {e}") from e
+    contract = metadata.get("contract", {})
+    spec = contract.get("input", {})
+    if spec.get("shape") != [None, 28, 28] or spec.get("dtype") != "float32" or spec.get("range") != [0.0, 255.0]:
+        raise ModelLoadError(f"{path}: input contract {spec} is not float32 [N, 28, 28] in 0..255")
+    if contract.get("preprocessing", {}).get("recipe") != "mnist":
+        raise ModelLoadError(f"{path}: unknown preprocessing recipe")
+    return metadata
+
+
+class Predictor:
+    """One SavedModel's serving signature: float32 [N, 28, 28] 0..255 -> probabilities [N, 10]."""
+
+    def __init__(self, model_dir: str | Path):
+        import tensorflow as tf  # deferred: only a real predictor needs TensorFlow
+
+        model_dir = Path(model_dir)
+        metadata = read_metadata(model_dir)
+        started = time.perf_counter()
+        try:
+            loaded = tf.saved_model.load(str(model_dir))
+            self._fn = loaded.signatures[SIGNATURE]
+        except (OSError, KeyError, ValueError, tf.errors.OpError) as e:
+            raise ModelLoadError(f"cannot load the SavedModel in {model_dir}: {e}") from e
+        self._loaded = loaded  # keeps the function's variables alive
+        self._tf = tf
+        self.info = ModelInfo(metadata["name"], int(metadata["version"]), str(model_dir), metadata)
+        self.warm_up()
+        log.info(
+            "loaded %s v%s from %s in %.2fs",
+            self.info.name,
+            self.info.version,
+            model_dir,
+            time.perf_counter() - started,
+        )
+
+    def warm_up(self) -> None:
+        """First calls build kernels; pay that at start-up, not on a user's request."""
+        for n in (1, 8):
+            probs = self.predict(np.zeros((n, 28, 28), np.float32))
+            if probs.shape != (n, 10) or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
+                raise ModelLoadError(f"{self.info.path}: warm-up output {probs.shape} is not softmax [N, 10]")
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """float32 [N, 28, 28] in 0..255 (white on black) -> probabilities float32 [N, 10]."""
+        # Concrete functions are thread-safe; no lock is needed around the call.
+        out = self._fn(images=self._tf.constant(images, dtype=self._tf.float32))
+        return out["probabilities"].numpy()
+
+
+class ModelRegistry:
+    """The default model, loaded at start-up, and the other bundled models, each loaded on first use."""
+
+    def __init__(self, default: Predictor, models_root: str | Path | None = None, loader=Predictor):
+        self.default = default
+        self._root = Path(models_root) if models_root else None
+        self._loader = loader
+        self._loaded: dict[str, Predictor] = {default.info.name: default}
+        self._lock = threading.Lock()
+
+    def available(self) -> list[str]:
+        names = set(self._loaded)
+        if self._root and self._root.is_dir():
+            names |= {p.name for p in self._root.iterdir() if p.is_dir() and any(p.glob("*/metadata.json"))}
+        return sorted(names)
+
+    def get(self, name: str | None) -> Predictor:
+        if not name or name == self.default.info.name:
+            return self.default
+        if name not in self.available():
+            raise UnknownModel(f"unknown model {name!r}; available: {', '.join(self.available())}")
+        with self._lock:  # load once, even when many requests ask at the same moment
+            if name not in self._loaded:
+                self._loaded[name] = self._loader(latest_version(self._root / name))
+            return self._loaded[name]
+
+    def describe(self) -> list[dict]:
+        """What /v1/models lists: every available model, from its metadata (no loading)."""
+        out = []
+        for name in self.available():
+            if name in self._loaded:
+                info = self._loaded[name].info
+                meta, path = info.metadata, info.path
+            else:
+                path = str(latest_version(self._root / name))
+                meta = read_metadata(Path(path))
+            out.append(
+                {
+                    "name": meta["name"],
+                    "version": meta["version"],
+                    "default": name == self.default.info.name,
+                    "loaded": name in self._loaded,
+                    "architecture": meta.get("architecture"),
+                    "parameters": meta.get("parameters"),
+                    "test_accuracy": meta.get("metrics", {}).get("test_accuracy"),
+                    "input": meta["contract"]["input"],
+                    "preprocessing": meta["contract"]["preprocessing"],
+                }
+            )
+        return out

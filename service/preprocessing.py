@@ -1,0 +1,155 @@
+"""The MNIST recipe as pure functions: numpy in, numpy out.
+
+Input everywhere is a grayscale image as float32 [H, W] in 0..1 (1 = white), already decoded
+and alpha-flattened (see decoding.py). Output is what the model's contract asks for:
+float32 [28, 28], 0..255, white ink on black, the digit scaled into a 20x20 box and centred
+by its centre of mass, like the original MNIST digits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from service.errors import NoDigit
+
+SIZE = 28  # the model's input side
+BOX = 20  # MNIST digits were scaled to fit 20x20
+WORK = 4 * BOX  # working resolution for stroke-width normalisation (80 px long side)
+INK = 0.3  # a pixel is ink above this fraction of the ink's contrast
+MIN_CONTRAST = 0.15  # below this (0..1) the image is blank
+MIN_EXTENT = 0.04  # ink spanning less than this fraction of the image is a speck, not a digit
+# Mean stroke width of MNIST digits in 20-px-box pixels, as stroke_width() measures it at WORK
+# resolution: 2.05 on the first 5,000 training digits (tests/test_preprocessing.py re-measures it).
+MNIST_STROKE = 2.0
+STROKE_RANGE = (0.7, 1.45)  # widths within this factor are left alone: 80% of MNIST digits
+# MNIST's mean centre of mass is (14.0, 14.0) in row/column pixel indices.
+CENTRE = 14.0
+
+
+def to_ink(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """(ink [H, W] in 0..1 with 1 = ink, contrast). Polarity is read off the border, the paper."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    paper = float(np.median(border))
+    ink = 1.0 - gray if paper > 0.5 else gray  # dark ink on light paper is inverted
+    background = 1.0 - paper if paper > 0.5 else paper
+    contrast = float(ink.max()) - background
+    if contrast <= 0:
+        return np.zeros_like(gray, dtype=np.float32), 0.0
+    return np.clip((ink - background) / contrast, 0, 1).astype(np.float32), contrast
+
+
+def ink_bbox(ink: np.ndarray, threshold: float = INK) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right), exclusive ends, of the pixels above `threshold`; None if none."""
+    rows = np.flatnonzero((ink > threshold).any(axis=1))
+    cols = np.flatnonzero((ink > threshold).any(axis=0))
+    if rows.size == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def is_blank(ink: np.ndarray, contrast: float) -> bool:
+    """True for an empty, nearly uniform or speck-only image."""
+    box = ink_bbox(ink)
+    if contrast < MIN_CONTRAST or box is None:
+        return True
+    extent = max(box[1] - box[0], box[3] - box[2])
+    return extent < max(2, MIN_EXTENT * max(ink.shape))
+
+
+def crop_to_ink(ink: np.ndarray, threshold: float = INK) -> np.ndarray:
+    box = ink_bbox(ink, threshold)
+    if box is None:
+        raise NoDigit("no digit found: the image is blank")
+    top, bottom, left, right = box
+    return ink[top:bottom, left:right]
+
+
+def resize(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Anti-aliased resize of a float image to (height, width)."""
+    if a.shape == shape:
+        return a.astype(np.float32, copy=False)
+    image = Image.fromarray(a.astype(np.float32), mode="F")
+    # Pillow's bilinear filter widens its support when shrinking, so downscaling is anti-aliased.
+    return np.asarray(image.resize((shape[1], shape[0]), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def fit_to_box(a: np.ndarray, box: int = BOX) -> np.ndarray:
+    """Scale so the longer side is `box` pixels, keeping the aspect ratio; peak renormalised to 1."""
+    h, w = a.shape
+    scale = box / max(h, w)
+    out = resize(a, (max(1, round(h * scale)), max(1, round(w * scale))))
+    out = np.clip(out, 0, None)
+    peak = out.max()
+    return out / peak if peak > 0 else out
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary drawing: 2 x area / perimeter (a long stroke's perimeter is ~2x its length)."""
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    padded = np.pad(mask, 1).astype(np.int8)
+    perimeter = int(np.abs(np.diff(padded, axis=0)).sum() + np.abs(np.diff(padded, axis=1)).sum())
+    return 2.0 * area / perimeter
+
+
+def _morph(a: np.ndarray, radius: int, reduce) -> np.ndarray:
+    """`radius` rounds of a 3x3 max (or min) filter, alternating square and cross to stay roughly round."""
+    for i in range(radius):
+        p = np.pad(a, 1)
+        shifts = [p[1:-1, 1:-1], p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]]
+        if i % 2 == 0:
+            shifts += [p[:-2, :-2], p[:-2, 2:], p[2:, :-2], p[2:, 2:]]
+        a = reduce(shifts, axis=0)
+    return a
+
+
+def dilate(a: np.ndarray, radius: int) -> np.ndarray:
+    """Grey dilation; the canvas grows by `radius` on every side so no stroke is clipped."""
+    return _morph(np.pad(a, radius), radius, np.max)
+
+
+def erode(a: np.ndarray, radius: int) -> np.ndarray:
+    return _morph(a, radius, np.min)
+
+
+def normalize_stroke(crop: np.ndarray) -> np.ndarray:
+    """Thicken thin strokes and thin thick ones towards MNIST's pen width (at WORK resolution)."""
+    work = fit_to_box(crop, WORK)
+    width = stroke_width(work > 0.5)
+    target = MNIST_STROKE * WORK / BOX
+    low, high = STROKE_RANGE
+    if width < target * low:
+        work = dilate(work, round((target - width) / 2))
+    elif width > target * high:
+        # never erode more than a stroke can lose and still be there
+        work = erode(work, min(round((width - target) / 2), max(0, int(width / 2) - 2)))
+    return work
+
+
+def center_by_mass(box: np.ndarray, size: int = SIZE) -> np.ndarray:
+    """Place `box` in a size x size field so that its centre of mass is at the field's centre."""
+    total = box.sum()
+    h, w = box.shape
+    if total <= 0:
+        cy, cx = (h - 1) / 2, (w - 1) / 2
+    else:
+        cy = float((box.sum(axis=1) * np.arange(h)).sum() / total)
+        cx = float((box.sum(axis=0) * np.arange(w)).sum() / total)
+    top, left = round(CENTRE * size / SIZE - cy), round(CENTRE * size / SIZE - cx)
+    field = np.zeros((size + 2 * size, size + 2 * size), np.float32)  # room for any offset
+    field[size + top : size + top + h, size + left : size + left + w] = box
+    return field[size : 2 * size, size : 2 * size]
+
+
+def preprocess(gray: np.ndarray) -> np.ndarray:
+    """Grayscale [H, W] 0..1 -> model input [28, 28] float32 0..255 (white ink on black)."""
+    if gray.ndim != 2 or gray.size == 0:
+        raise ValueError(f"expected a non-empty 2-D grayscale array, got shape {gray.shape}")
+    ink, contrast = to_ink(gray.astype(np.float32, copy=False))
+    if is_blank(ink, contrast):
+        raise NoDigit("no digit found: the image is blank or nearly blank")
+    work = normalize_stroke(crop_to_ink(ink))
+    digit = fit_to_box(crop_to_ink(work, 0.05), BOX)
+    return center_by_mass(digit) * 255.0
