@@ -133,8 +133,8 @@ class ModelRegistry:
                     "architecture": meta.get("architecture"),
                     "parameters": meta.get("parameters"),
                     "test_accuracy": meta.get("metrics", {}).get("test_accuracy"),
-                    "input": meta["contract"]["input"],
-                    "preprocessing": meta["contract"]["preprocessing"],
+                    "input": meta.get("contract", {}).get("input"),
+                    "preprocessing": meta.get("contract", {}).get("preprocessing"),
                 }
             )
         return out

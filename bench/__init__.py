@@ -1,0 +1,1 @@
+"""Benchmarks and evaluations that run outside the test suite (and in a smoke mode inside it)."""

@@ -1,0 +1,124 @@
+"""Canvas-style evaluation: MNIST test digits re-drawn as big web-canvas drawings.
+
+Each digit is cut out, scaled up to a random size, turned into solid brush strokes of a random
+width (thin pen to fat marker), placed at a random spot of a 280x280 (or wider) canvas, drawn
+dark-on-white, dark-on-transparent or light-on-dark, PNG-encoded, and then sent through the
+service's own decoding and preprocessing and the model. This is what a canvas user produces,
+and the digits are ones the model never trained on.
+
+    python -m bench.canvas_eval --data-dir ../shared/data/mnist [--limit N] [--model-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+from service.preprocessing import crop_to_ink, dilate, erode, resize
+
+STYLES = ("dark-on-white", "dark-on-transparent", "light-on-dark")
+
+
+def strokes(digit: np.ndarray, height: int, width_change: int) -> np.ndarray:
+    """A 28x28 uint8 digit -> solid strokes [h, w] in {0, 1}, `height` px tall, widened/narrowed."""
+    crop = crop_to_ink(digit.astype(np.float32) / 255.0, 0.2)
+    scale = height / crop.shape[0]
+    big = resize(crop, (height, max(1, round(crop.shape[1] * scale))))
+    mask = (big > 0.45).astype(np.float32)  # canvas brushes are solid, not grey
+    if width_change > 0:
+        mask = dilate(mask, width_change)
+    elif width_change < 0:
+        thinned = erode(mask, -width_change)
+        mask = thinned if thinned.sum() > 0.25 * mask.sum() else mask  # keep the digit drawable
+    return mask
+
+
+def render_canvas(digit: np.ndarray, rng: np.random.Generator, style: str | None = None,
+                  size: tuple[int, int] = (280, 280)) -> bytes:
+    """PNG bytes of `digit` drawn as a canvas user would draw it."""
+    h_canvas, w_canvas = size
+    height = int(rng.integers(int(0.35 * h_canvas), int(0.85 * h_canvas)))
+    mask = strokes(digit, height, int(rng.integers(-3, 9)))
+    mask = mask[:h_canvas, :w_canvas]
+    top = int(rng.integers(0, h_canvas - mask.shape[0] + 1))
+    left = int(rng.integers(0, w_canvas - mask.shape[1] + 1))
+    ink = np.zeros(size, np.float32)
+    ink[top : top + mask.shape[0], left : left + mask.shape[1]] = mask
+    # soft edges, like an anti-aliased canvas stroke: 2x supersample
+    ink = resize(resize(ink, (2 * h_canvas, 2 * w_canvas)), size)
+    style = style or STYLES[int(rng.integers(len(STYLES)))]
+    return encode(ink, style)
+
+
+def encode(ink: np.ndarray, style: str) -> bytes:
+    """ink [H, W] in 0..1 -> PNG bytes in one of the STYLES."""
+    level = (np.clip(ink, 0, 1) * 255).round().astype(np.uint8)
+    if style == "dark-on-white":
+        image = Image.fromarray(255 - level, mode="L")
+    elif style == "light-on-dark":
+        image = Image.fromarray(level, mode="L")
+    else:  # black strokes whose alpha is the ink, on a fully transparent canvas
+        rgba = np.zeros(ink.shape + (4,), np.uint8)
+        rgba[..., 3] = level
+        image = Image.fromarray(rgba, mode="RGBA")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def evaluate(predictor, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
+    """Accuracy of decode -> preprocess -> model on canvas renderings of `images`."""
+    from service.decoding import decode
+    from service.preprocessing import preprocess
+
+    rng = np.random.default_rng(seed)
+    correct = {s: [0, 0] for s in STYLES}
+    started = time.perf_counter()
+    for start in range(0, len(images), 256):
+        batch, styles = [], []
+        for digit in images[start : start + 256]:
+            style = STYLES[int(rng.integers(len(STYLES)))]
+            batch.append(preprocess(decode(render_canvas(digit, rng, style))))
+            styles.append(style)
+        predicted = predictor.predict(np.stack(batch)).argmax(axis=1)
+        for style, p, y in zip(styles, predicted, labels[start : start + 256], strict=True):
+            correct[style][0] += int(p == y)
+            correct[style][1] += 1
+    hits = sum(c for c, _ in correct.values())
+    return {
+        "images": int(len(images)),
+        "accuracy": round(hits / max(len(images), 1), 4),
+        "by_style": {s: round(c / n, 4) for s, (c, n) in correct.items() if n},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from service.config import Settings
+    from service.predictor import Predictor
+    from train.data import load_mnist
+
+    parser = argparse.ArgumentParser(prog="python -m bench.canvas_eval", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", help="MNIST IDX directory (default: $MNIST_DIR)")
+    parser.add_argument("--model-dir", help="SavedModel directory (default: the bundled cnn)")
+    parser.add_argument("--limit", type=int, default=10000, help="test digits to draw (default: all 10,000)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    data = load_mnist(args.data_dir)
+    settings = Settings(model_dir=args.model_dir or "")
+    predictor = Predictor(settings.resolved_model_dir())
+    result = evaluate(predictor, data.x_test[: args.limit], data.y_test[: args.limit], args.seed)
+    result["model"] = {"name": predictor.info.name, "version": predictor.info.version}
+    json.dump(result, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

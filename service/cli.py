@@ -1,0 +1,80 @@
+"""Console scripts: `digits-serve` (gunicorn, production) and `digits-predict FILE...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+APP = "service:create_app()"
+GUNICORN_CONF = Path(__file__).with_name("gunicorn_conf.py")
+
+
+def check_model(settings) -> str | None:
+    """A clear reason why the configured model cannot be served, or None."""
+    from service.predictor import ModelLoadError, read_metadata
+
+    try:
+        path = settings.resolved_model_dir()
+        read_metadata(path)
+        if not (path / "saved_model.pb").is_file():
+            return f"{path}: saved_model.pb is missing"
+    except (FileNotFoundError, ModelLoadError) as e:
+        return str(e)
+    return None
+
+
+def serve(argv: list[str] | None = None) -> int:
+    """Check the model, then replace this process with gunicorn (PID 1 in a container stays gunicorn)."""
+    from service.config import Settings
+
+    parser = argparse.ArgumentParser(prog="digits-serve", description="Serve the digit recognizer with gunicorn. "
+                                     "Settings come from the environment: PORT, HOST, MODEL_DIR, WEB_CONCURRENCY...")
+    parser.parse_args(argv)
+    problem = check_model(Settings.from_env())
+    if problem:
+        print(f"digits-serve: cannot start: {problem}", file=sys.stderr)
+        return 2
+    args = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), APP]
+    os.execv(sys.executable, args)
+    return 0  # not reached
+
+
+def predict(argv: list[str] | None = None) -> int:
+    """Recognise image files with the same decoding and preprocessing as the service."""
+    parser = argparse.ArgumentParser(prog="digits-predict", description=predict.__doc__)
+    parser.add_argument("files", nargs="+", type=Path, help="image files (PNG, JPEG, GIF, BMP, WebP, TIFF)")
+    parser.add_argument("--model-dir", help="SavedModel directory (default: $MODEL_DIR, else bundled cnn)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    args = parser.parse_args(argv)
+
+    from service.config import Settings
+    from service.decoding import decode
+    from service.errors import ApiError
+    from service.predictor import ModelLoadError, Predictor
+    from service.preprocessing import preprocess
+
+    settings = Settings.from_env({**os.environ, **({"MODEL_DIR": args.model_dir} if args.model_dir else {})})
+    try:
+        predictor = Predictor(settings.resolved_model_dir())
+    except (FileNotFoundError, ModelLoadError) as e:
+        print(f"digits-predict: {e}", file=sys.stderr)
+        return 2
+    failures = 0
+    for path in args.files:
+        try:
+            x = preprocess(decode(path.read_bytes(), settings.max_image_pixels))
+        except (OSError, ApiError) as e:
+            failures += 1
+            print(f"{path}: error: {getattr(e, 'message', e)}", file=sys.stderr)
+            continue
+        probs = predictor.predict(x[None])[0]
+        digit, confidence = int(probs.argmax()), float(probs.max())
+        if args.json:
+            print(json.dumps({"file": str(path), "digit": digit, "confidence": round(confidence, 6),
+                              "probabilities": [round(float(p), 6) for p in probs]}))
+        else:
+            print(f"{path}: {digit} ({confidence:.1%})")
+    return 1 if failures else 0

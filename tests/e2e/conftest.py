@@ -1,0 +1,125 @@
+"""Browser end-to-end fixtures: the real app with the real model on a live server, driven by Chromium.
+
+The app is built with its default model selection (models/cnn, latest version). While developing
+before that model exists, E2E_MODEL_DIR=models/mlp/1 points the server at another exported model.
+Debian's Chromium (/usr/bin/chromium) is used through Playwright; without it the tests skip
+locally and fail in CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, require
+
+CHROMIUM = Path(os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 900}
+
+# Collects CSP violations from the start of every document (init scripts are not subject to the CSP).
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(e.violatedDirective + " " + (e.blockedURI || "inline"));
+});
+"""
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """Base URL of the real app (real model) served by werkzeug in a background thread."""
+    from werkzeug.serving import make_server
+
+    from service import create_app
+    from service.config import Settings
+
+    model_dir = os.environ.get("E2E_MODEL_DIR")
+    if model_dir:
+        path = Path(model_dir) if Path(model_dir).is_absolute() else ROOT / model_dir
+        config = {"model_dir": str(path)}
+    else:
+        config = None
+        try:
+            Settings.from_env().resolved_model_dir()
+            found = True
+        except FileNotFoundError:
+            found = False
+        require(found, "no default model (models/cnn/<version>) is exported; set E2E_MODEL_DIR to test another")
+
+    app = create_app(config)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="e2e-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole session."""
+    require(CHROMIUM.exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class PageProbe:
+    """A page plus what went wrong on it: console errors and uncaught exceptions."""
+
+    def __init__(self, page):
+        self.page = page
+        self.errors: list[str] = []
+        page.on("console", lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"))
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        page.add_init_script(CSP_LISTENER)
+
+    def csp_violations(self) -> list[str]:
+        return self.page.evaluate("window.__cspViolations || []")
+
+
+@pytest.fixture
+def new_page(browser):
+    """Factory: a fresh context and page per call (desktop by default), closed after the test."""
+    contexts = []
+
+    def make(**context_options):
+        options = {"viewport": DESKTOP, **context_options}
+        context = browser.new_context(**options)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return PageProbe(context.new_page())
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def probe(new_page):
+    """A fresh desktop page with error collection."""
+    return new_page()
+
+
+@pytest.fixture
+def page(probe):
+    return probe.page

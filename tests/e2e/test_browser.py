@@ -1,0 +1,287 @@
+"""The drawing page in a real browser: real pointer input, the real app and the real model.
+
+Run: .venv/bin/python -m pytest tests/e2e -q   (E2E_MODEL_DIR=models/mlp/1 before models/cnn exists;
+E2E_SCREENSHOT_DIR=/tmp to save page-desktop.png and page-phone.png).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 3,
+    "is_mobile": True,
+    "has_touch": True,
+}
+
+# Digits as strokes of points in canvas fractions (0..1), drawn like a person would write them.
+ONE = [[(0.53, 0.16), (0.51, 0.5), (0.49, 0.84)]]
+ZERO = [
+    [
+        (0.5 + 0.22 * math.sin(2 * math.pi * i / 40), 0.5 - 0.32 * math.cos(2 * math.pi * i / 40))
+        for i in range(41)  # 40 points around, closed
+    ]
+]
+SEVEN = [[(0.27, 0.2), (0.73, 0.2), (0.46, 0.84)]]
+# With ONE, a bar to the left of its top makes a 7: undoing the bar must give the 1 back.
+SEVEN_BAR = [[(0.24, 0.18), (0.53, 0.16)]]
+
+
+def screenshot(page: Page, name: str) -> None:
+    folder = os.environ.get("E2E_SCREENSHOT_DIR")
+    if folder:
+        page.screenshot(path=str(Path(folder) / name), full_page=True)
+
+
+def open_page(page: Page, base_url: str):
+    response = page.goto(base_url + "/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    return response
+
+
+def canvas_point(page: Page, x: float, y: float) -> tuple[float, float]:
+    box = page.get_by_test_id("canvas").bounding_box()
+    assert box is not None
+    return box["x"] + x * box["width"], box["y"] + y * box["height"]
+
+
+def draw(page: Page, strokes, steps: int = 6) -> None:
+    """Real mouse input: press, move through every point in small steps, release."""
+    for stroke in strokes:
+        page.mouse.move(*canvas_point(page, *stroke[0]))
+        page.mouse.down()
+        for point in stroke[1:]:
+            page.mouse.move(*canvas_point(page, *point), steps=steps)
+        page.mouse.up()
+
+
+def wait_idle(page: Page) -> None:
+    """Until no request is pending or in flight (the result region's aria-busy is false)."""
+    expect(page.locator("[aria-live]")).to_have_attribute("aria-busy", "false")
+
+
+def probabilities(page: Page) -> list[float]:
+    values = [page.get_by_test_id(f"prob-{d}").get_attribute("data-value") for d in range(10)]
+    return [float(v) for v in values]
+
+
+def expect_digit(page: Page, digit: int) -> None:
+    expect(page.get_by_test_id("prediction")).to_have_text(str(digit))
+    wait_idle(page)
+    expect(page.get_by_test_id("prediction")).to_have_text(str(digit))
+    probs = probabilities(page)
+    assert max(range(10), key=probs.__getitem__) == digit, probs
+    assert all(probs[digit] > p for d, p in enumerate(probs) if d != digit), probs
+    assert 0.99 <= sum(probs) <= 1.01, probs
+
+
+def expect_no_prediction(page: Page) -> None:
+    expect(page.get_by_test_id("prediction")).to_have_text("")
+    for d in range(10):
+        expect(page.get_by_test_id(f"prob-{d}")).to_have_attribute("data-value", "0")
+    expect(page.get_by_test_id("model-input")).to_be_hidden()
+
+
+def canvas_png(page: Page) -> str:
+    return page.get_by_test_id("canvas").evaluate("c => c.toDataURL('image/png')")
+
+
+def test_page_loads_clean_with_hooks_and_no_prediction(probe, live_server):
+    page = probe.page
+    open_page(page, live_server)
+    for hook in ("canvas", "clear", "undo", "upload", "brush", "model-input", "prediction"):
+        expect(page.get_by_test_id(hook)).to_have_count(1)
+    for d in range(10):
+        expect(page.get_by_test_id(f"prob-{d}")).to_have_count(1)
+    expect_no_prediction(page)
+    canvas = page.get_by_test_id("canvas")
+    expect(canvas).to_have_attribute("aria-label", re.compile(r"\S"))
+    assert canvas.evaluate("c => getComputedStyle(c).touchAction") == "none"
+    expect(page.locator("[aria-live=polite]")).to_have_count(1)
+    expect(page.get_by_label("Brush size")).to_have_count(1)
+    # the backing store follows the CSS size and devicePixelRatio, so strokes are crisp
+    size = canvas.evaluate("c => [c.width, c.height, c.clientWidth, c.clientHeight, devicePixelRatio]")
+    assert size[0] == round(size[2] * size[4]) and size[1] == round(size[3] * size[4]), size
+    expect(page.locator("footer")).to_contain_text("LeCun")
+    page.wait_for_load_state("networkidle")  # the model list, the icon: anything that could fail
+    assert probe.errors == []
+    assert probe.csp_violations() == []
+
+
+@pytest.mark.parametrize(("digit", "strokes"), [(1, ONE), (0, ZERO), (7, SEVEN)], ids=["one", "zero", "seven"])
+def test_drawing_a_digit_predicts_it(probe, live_server, digit, strokes):
+    page = probe.page
+    open_page(page, live_server)
+    with page.expect_request(lambda r: "/predict" in r.url and r.method == "POST") as first:
+        draw(page, strokes)
+    request = first.value
+    assert request.headers["content-type"].startswith("application/json")
+    assert request.post_data_json["image"].startswith("data:image/png;base64,")
+    expect_digit(page, digit)
+    model_input = page.get_by_test_id("model-input")
+    expect(model_input).to_be_visible()
+    assert model_input.evaluate("i => i.naturalWidth === 28 && i.naturalHeight === 28 && i.complete")
+    assert model_input.evaluate("i => getComputedStyle(i).imageRendering") == "pixelated"
+    if digit == 7:
+        screenshot(page, "page-desktop.png")
+    assert probe.errors == []
+    assert probe.csp_violations() == []
+
+
+def prediction_starts(page: Page) -> list[float]:
+    """When each /predict request started (ms, the browser's own resource timing)."""
+    return page.evaluate(
+        "performance.getEntriesByType('resource').filter(e => e.name.includes('/predict')).map(e => e.startTime)"
+    )
+
+
+def test_live_prediction_while_drawing_is_throttled(page, live_server):
+    open_page(page, live_server)
+    x, y = canvas_point(page, 0.5, 0.15)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, 31):  # a slow downward stroke, about 1.5 s, button held
+        page.mouse.move(*canvas_point(page, 0.5, 0.15 + 0.7 * i / 30), steps=2)
+        page.wait_for_timeout(50)
+    assert len(prediction_starts(page)) >= 2, "no live prediction while the stroke was still being drawn"
+    expect(page.get_by_test_id("prediction")).not_to_have_text("")  # shown before the stroke ends
+    page.mouse.up()
+    expect_digit(page, 1)
+    # at most one request every ~250 ms while drawing (the stroke's end may come sooner)
+    starts = prediction_starts(page)
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert all(gap >= 200 for gap in gaps[:-1]), gaps
+
+
+def test_clear_resets_prediction_and_bars(page, live_server):
+    open_page(page, live_server)
+    blank = canvas_png(page)
+    draw(page, ONE)
+    expect_digit(page, 1)
+    page.get_by_test_id("clear").click()
+    expect_no_prediction(page)
+    wait_idle(page)
+    expect_no_prediction(page)  # and no late response brings a prediction back
+    assert canvas_png(page) == blank
+    expect(page.get_by_test_id("undo")).to_be_disabled()
+
+
+def test_undo_removes_the_last_stroke(page, live_server):
+    open_page(page, live_server)
+    draw(page, ONE)
+    expect_digit(page, 1)
+    one = canvas_png(page)
+    draw(page, SEVEN_BAR)
+    expect_digit(page, 7)
+    page.get_by_test_id("undo").click()
+    expect_digit(page, 1)
+    assert canvas_png(page) == one
+    page.get_by_test_id("undo").click()  # the last stroke: nothing left, so no prediction
+    expect_no_prediction(page)
+    expect(page.get_by_test_id("undo")).to_be_disabled()
+
+
+def test_blank_drawing_shows_a_hint_not_an_error(page, live_server):
+    open_page(page, live_server)
+    brush = page.get_by_test_id("brush")
+    brush.focus()
+    page.keyboard.press("Home")  # the thinnest brush, chosen from the keyboard
+    assert brush.input_value() == brush.get_attribute("min")
+    with page.expect_response(lambda r: "/predict" in r.url) as answer:
+        page.mouse.click(*canvas_point(page, 0.5, 0.5))  # a speck, not a digit
+    assert answer.value.status == 422
+    assert answer.value.json()["error"]["code"] == "no_digit"
+    wait_idle(page)
+    expect_no_prediction(page)
+    status = page.get_by_test_id("status")
+    expect(status).to_contain_text("No digit")
+    expect(status).not_to_have_class(re.compile("is-error"))
+
+
+def digit_png(path: Path) -> Path:
+    """A 4 as a person would write it with a marker: black strokes on white paper, 200x200."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (200, 200), "white")
+    pen = ImageDraw.Draw(image)
+    pen.line([(118, 30), (50, 122), (160, 122)], fill="black", width=14, joint="curve")
+    pen.line([(122, 72), (122, 175)], fill="black", width=14)
+    image.save(path)
+    return path
+
+
+def test_upload_an_image(page, live_server, tmp_path):
+    open_page(page, live_server)
+    with page.expect_response(lambda r: "/predict" in r.url) as answer:
+        page.get_by_test_id("upload").set_input_files(str(digit_png(tmp_path / "four.png")))
+    assert answer.value.request.headers["content-type"].startswith("multipart/form-data")
+    assert answer.value.status == 200
+    expect_digit(page, 4)
+    expect(page.get_by_test_id("model-input")).to_be_visible()
+    expect(page.get_by_test_id("status")).to_contain_text("four.png")
+    draw(page, ONE)  # drawing afterwards replaces the upload's result
+    expect_digit(page, 1)
+
+
+def touch_stroke(cdp, points: list[tuple[float, float]], steps: int = 5) -> None:
+    """A real touch stroke through Chromium's input pipeline (touchstart/move/end -> pointer events)."""
+    (x, y) = points[0]
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        for i in range(1, steps + 1):
+            x, y = x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_phone_layout_and_touch_drawing(new_page, live_server):
+    probe = new_page(**PHONE)
+    page = probe.page
+    open_page(page, live_server)
+    width = page.viewport_size["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # no horizontal scroll
+    canvas = page.get_by_test_id("canvas")
+    box = canvas.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
+    assert box["width"] >= 0.75 * width, box  # it uses the phone's width
+    for hook in ("clear", "undo", "upload"):
+        assert page.get_by_test_id(hook).evaluate("e => e.getBoundingClientRect().right") <= width
+    canvas.scroll_into_view_if_needed()
+    page.evaluate("""() => {
+        window.__pointerTypes = [];
+        document.querySelector('[data-testid=canvas]')
+          .addEventListener('pointerdown', (e) => window.__pointerTypes.push(e.pointerType));
+    }""")
+    scroll_before = page.evaluate("[scrollX, scrollY]")
+    cdp = page.context.new_cdp_session(page)
+    for stroke in SEVEN:
+        touch_stroke(cdp, [canvas_point(page, x, y) for x, y in stroke])
+    expect_digit(page, 7)
+    assert page.evaluate("window.__pointerTypes") == ["touch"]
+    assert page.evaluate("[scrollX, scrollY]") == scroll_before  # drawing did not scroll the page
+    assert page.evaluate("visualViewport.scale") == 1  # nor zoom it
+    screenshot(page, "page-phone.png")
+    assert probe.errors == []
+    assert probe.csp_violations() == []
+
+
+def test_csp_header_and_no_inline_code(page, live_server):
+    response = open_page(page, live_server)
+    csp = response.headers.get("content-security-policy", "")
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp, csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, csp
+    assert page.locator("script:not([src])").count() == 0
+    assert page.locator("style").count() == 0
+    html = page.request.get(live_server + "/").text()
+    assert not re.search(r"\sstyle\s*=", html), "inline style attribute"
+    assert not re.search(r"\son[a-z]+\s*=", html, re.IGNORECASE), "inline event handler"
+    # every script and stylesheet is served by the app itself, none from a CDN
+    sources = page.eval_on_selector_all("script[src], link[href]", "els => els.map(e => e.src || e.href)")
+    assert sources and all(s.startswith(live_server + "/static/") for s in sources), sources

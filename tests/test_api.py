@@ -1,0 +1,268 @@
+"""The HTTP API through Flask's test client: every input format, every error code."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service import create_app
+from tests.conftest import FakePredictor
+from tests.images import drawn_one, encode, mnist_as_image
+
+PNG = encode(drawn_one())
+BLANK = encode(Image.new("L", (280, 280), 255))
+
+
+def data_url(blob: bytes, media: str = "image/png") -> str:
+    return f"data:{media};base64," + base64.b64encode(blob).decode()
+
+
+def assert_prediction(body: dict, name: str = "fake") -> None:
+    assert set(body) >= {"digit", "confidence", "probabilities", "model"}
+    assert 0 <= body["digit"] <= 9 and len(body["probabilities"]) == 10
+    assert sum(body["probabilities"]) == pytest.approx(1.0, abs=1e-9)
+    assert body["confidence"] == max(body["probabilities"])
+    assert body["probabilities"].index(body["confidence"]) == body["digit"]
+    assert body["model"]["name"] == name and isinstance(body["model"]["version"], int)
+
+
+# ---- accepted inputs ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "request_kwargs",
+    [
+        {"data": {"image": (io.BytesIO(PNG), "one.png")}, "content_type": "multipart/form-data"},
+        {"data": PNG, "content_type": "image/png"},
+        {"data": encode(drawn_one(), "JPEG"), "content_type": "image/jpeg"},
+        {"data": encode(drawn_one(), "JPEG"), "content_type": "image/png"},  # mislabelled: bytes win
+        {"data": encode(drawn_one(), "WEBP"), "content_type": "application/octet-stream"},
+        {"json": {"image": data_url(PNG)}},
+        {"json": {"image": base64.b64encode(PNG).decode()}},
+        {"data": json.dumps({"image": data_url(PNG)}), "content_type": "application/json; charset=utf-8"},
+    ],
+    ids=["multipart", "raw-png", "raw-jpeg", "mislabelled-jpeg", "octet-stream-webp", "json-data-url",
+         "json-base64", "json-charset"],
+)
+def test_every_input_format_predicts(client, fake_predictor, request_kwargs):
+    response = client.post("/predict", **request_kwargs)
+    assert response.status_code == 200, response.json
+    assert_prediction(response.json)
+    (x,) = fake_predictor.calls
+    assert x.shape == (1, 28, 28) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 255
+
+
+def test_pixels_in_0_255_and_0_1_are_the_same_image(client, fake_predictor, fixture_data):
+    digit = fixture_data.x_test[3]
+    a = client.post("/predict", json={"pixels": digit.tolist()})
+    b = client.post("/predict", json={"pixels": (digit / 255.0).tolist()})
+    assert a.status_code == b.status_code == 200
+    np.testing.assert_allclose(fake_predictor.calls[0], fake_predictor.calls[1], atol=1e-3)
+    assert a.json["digit"] == b.json["digit"]
+
+
+def test_batch_predicts_each_image_in_order(client, fake_predictor, fixture_data):
+    items = [{"pixels": d.tolist()} for d in fixture_data.x_test[:5]] + [data_url(PNG), {"image": data_url(PNG)}]
+    response = client.post("/predict", json={"images": items})
+    assert response.status_code == 200
+    predictions = response.json["predictions"]
+    assert len(predictions) == 7
+    (x,) = fake_predictor.calls
+    assert x.shape == (7, 28, 28)
+    expected = (x > 128).sum(axis=(1, 2)) % 10  # the fake's rule, per image
+    assert [p["digit"] for p in predictions] == expected.tolist()
+    for p in predictions:
+        assert_prediction(p)
+
+
+def test_include_input_returns_the_28x28_model_input(client, fake_predictor):
+    response = client.post("/predict?include=input", data=PNG, content_type="image/png")
+    url = response.json["input"]
+    assert url.startswith("data:image/png;base64,")
+    image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert image.size == (28, 28) and image.mode == "L"
+    np.testing.assert_allclose(np.asarray(image, np.float32), fake_predictor.calls[0][0], atol=0.51)
+    assert "input" not in client.post("/predict", data=PNG, content_type="image/png").json
+
+
+# ---- errors: one JSON shape, the documented status ------------------------------------------------
+
+def nested(depth: int) -> dict:
+    value: dict = {"image": "x"}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+BAD_REQUESTS = [
+    ("empty-body", {"data": b"", "content_type": "image/png"}, 400),
+    ("malformed-json", {"data": b"{'image':", "content_type": "application/json"}, 400),
+    ("json-not-object", {"json": [1, 2, 3]}, 400),
+    ("json-wrong-keys", {"json": {"picture": "x"}}, 400),
+    ("json-deep", {"json": nested(50)}, 400),
+    ("json-very-deep", {"data": b"[" * 100000 + b"]" * 100000, "content_type": "application/json"}, 400),
+    ("image-not-string", {"json": {"image": 42}}, 400),
+    ("bad-base64", {"json": {"image": "data:image/png;base64,@@@notbase64@@@"}}, 400),
+    ("data-url-not-base64", {"json": {"image": "data:image/png,rawtext"}}, 400),
+    ("pixels-wrong-rows", {"json": {"pixels": [[0] * 28] * 27}}, 400),
+    ("pixels-wrong-cols", {"json": {"pixels": [[0] * 27] * 28}}, 400),
+    ("pixels-flat", {"json": {"pixels": [0] * 784}}, 400),
+    ("pixels-strings", {"json": {"pixels": [["1"] * 28] * 28}}, 400),
+    ("pixels-negative", {"json": {"pixels": [[-1] * 28] * 28}}, 400),
+    ("pixels-over-255", {"json": {"pixels": [[256] * 28] * 28}}, 400),
+    ("pixels-nan", {"data": '{"pixels": [' + ",".join(["[" + ",".join(["NaN"] * 28) + "]"] * 28) + "]}",
+                    "content_type": "application/json"}, 400),
+    ("pixels-infinity", {"data": '{"pixels": [' + ",".join(["[" + ",".join(["Infinity"] * 28) + "]"] * 28) + "]}",
+                         "content_type": "application/json"}, 400),
+    ("pixels-bool", {"json": {"pixels": [[True] * 28] * 28}}, 400),
+    ("images-empty", {"json": {"images": []}}, 400),
+    ("images-not-list", {"json": {"images": "x"}}, 400),
+    ("truncated-png", {"data": PNG[: len(PNG) // 2], "content_type": "image/png"}, 400),
+    ("multipart-no-file", {"data": {"other": "x"}, "content_type": "multipart/form-data"}, 400),
+    ("multipart-two-files", {"data": {"image": [(io.BytesIO(PNG), "a.png"), (io.BytesIO(PNG), "b.png")]},
+                             "content_type": "multipart/form-data"}, 400),
+    ("text-plain", {"data": b"hello", "content_type": "text/plain"}, 415),
+    ("no-content-type", {"data": b"hello"}, 415),
+    ("form-urlencoded", {"data": {"image": "x"}, "content_type": "application/x-www-form-urlencoded"}, 415),
+    ("svg-as-png", {"data": b"<svg xmlns='http://www.w3.org/2000/svg'/>", "content_type": "image/png"}, 415),
+    ("pdf-as-image", {"data": b"%PDF-1.4 ...", "content_type": "image/jpeg"}, 415),
+    ("html-as-image", {"data": b"<html><body>hi</body></html>", "content_type": "image/gif"}, 415),
+    ("data-url-text", {"json": {"image": "data:text/plain;base64,aGVsbG8="}}, 415),
+    ("bomb", {"data": encode(Image.new("1", (6000, 6000))), "content_type": "image/png"}, 413),
+    ("blank-canvas", {"data": BLANK, "content_type": "image/png"}, 422),
+    ("blank-pixels", {"json": {"pixels": [[0] * 28] * 28}}, 422),
+    ("blank-transparent", {"json": {"image": data_url(encode(Image.new("RGBA", (280, 280), (0, 0, 0, 0))))}}, 422),
+    ("one-by-one", {"data": encode(Image.new("L", (1, 1), 0)), "content_type": "image/png"}, 422),
+]
+
+
+@pytest.mark.parametrize(("case", "kwargs", "status"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_bad_input_gets_its_documented_json_error(client, fake_predictor, case, kwargs, status):
+    response = client.post("/predict", **kwargs)
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    assert response.is_json
+    error = response.json["error"]
+    assert set(error) == {"code", "message"} and error["code"] and error["message"]
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert fake_predictor.calls == []  # the model never saw it
+
+
+def test_body_over_the_limit_is_413(fake_predictor):
+    app = create_app({"max_content_length": 1000}, predictor=fake_predictor)
+    response = app.test_client().post("/predict", data=b"x" * 5000, content_type="image/png")
+    assert response.status_code == 413 and response.json["error"]["code"] == "too_large"
+
+
+def test_batch_over_the_limit_is_413(fake_predictor):
+    app = create_app({"max_batch": 3}, predictor=fake_predictor)
+    response = app.test_client().post("/predict", json={"images": [data_url(PNG)] * 4})
+    assert response.status_code == 413 and "limit is 3" in response.json["error"]["message"]
+
+
+def test_batch_error_names_the_image(client):
+    response = client.post("/predict", json={"images": [data_url(PNG), data_url(BLANK)]})
+    assert response.status_code == 422
+    assert response.json["error"]["message"].startswith("images[1]:")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [("get", "/nope", 404, "not_found"), ("get", "/predict", 405, "method_not_allowed"),
+     ("delete", "/v1/models", 405, "method_not_allowed"), ("post", "/predict?model=nope", 404, "unknown_model")],
+)
+def test_routing_errors_are_json(client, method, path, status, code):
+    response = getattr(client, method)(path, data=PNG, content_type="image/png")
+    assert response.status_code == status and response.json["error"]["code"] == code
+
+
+def test_unexpected_failure_is_a_json_500_without_traceback():
+    class Broken(FakePredictor):
+        def predict(self, images):
+            raise RuntimeError("secret internal detail")
+
+    app = create_app(predictor=Broken())
+    response = app.test_client().post("/predict", data=PNG, content_type="image/png")
+    assert response.status_code == 500 and response.json["error"]["code"] == "internal_error"
+    assert "secret" not in response.get_data(as_text=True) and "Traceback" not in response.get_data(as_text=True)
+
+
+# ---- operational endpoints ----------------------------------------------------------------------
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json["model"] == {"name": "fake", "version": 7}
+
+
+def test_models_lists_bundled_models_without_loading_them(client):
+    body = client.get("/v1/models").json
+    names = {m["name"] for m in body["models"]}
+    assert body["default"] == "fake" and {"fake", "softmax", "mlp"} <= names
+    softmax = next(m for m in body["models"] if m["name"] == "softmax")
+    assert softmax["loaded"] is False and softmax["test_accuracy"] > 0.9
+    assert softmax["input"]["shape"] == [None, 28, 28]
+
+
+def test_openapi_describes_the_api(client):
+    spec = client.get("/openapi.json").json
+    assert spec["openapi"].startswith("3.")
+    predict = spec["paths"]["/predict"]["post"]
+    assert {"200", "400", "413", "415", "422"} <= set(predict["responses"])
+    assert {"application/json", "multipart/form-data", "image/png"} <= set(predict["requestBody"]["content"])
+    assert {"/healthz", "/readyz", "/v1/models"} <= set(spec["paths"])
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/predict"])
+def test_security_headers_everywhere(client, path):
+    headers = client.get(path).headers
+    csp = headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_debug_mode_is_off(app):
+    assert app.debug is False and app.config["DEBUG"] is False
+
+
+# ---- the real bundled model ---------------------------------------------------------------------
+
+def test_real_model_recognises_a_drawn_one(real_client):
+    response = real_client.post("/predict", data=PNG, content_type="image/png")
+    assert response.status_code == 200
+    assert_prediction(response.json, name="cnn")
+    assert response.json["digit"] == 1 and response.json["confidence"] > 0.9
+
+
+@pytest.mark.parametrize("via", ["multipart", "raw", "data-url", "pixels"])
+def test_real_model_recognises_mnist_digits_through_every_path(real_client, fixture_data, via):
+    digits, labels = fixture_data.x_test[:40], fixture_data.y_test[:40]
+    hits = 0
+    for digit, label in zip(digits, labels, strict=True):
+        blob = encode(mnist_as_image(digit))
+        kwargs = {
+            "multipart": {"data": {"image": (io.BytesIO(blob), "d.png")}, "content_type": "multipart/form-data"},
+            "raw": {"data": blob, "content_type": "image/png"},
+            "data-url": {"json": {"image": data_url(blob)}},
+            "pixels": {"json": {"pixels": digit.tolist()}},
+        }[via]
+        hits += real_client.post("/predict", **kwargs).json["digit"] == label
+    assert hits >= 39
+
+
+def test_real_batch_matches_single_predictions(real_client, fixture_data):
+    items = [{"pixels": d.tolist()} for d in fixture_data.x_test[:20]]
+    batch = real_client.post("/predict", json={"images": items}).json["predictions"]
+    for item, together in zip(items, batch, strict=True):
+        alone = real_client.post("/predict", json=item).json
+        np.testing.assert_allclose(alone["probabilities"], together["probabilities"], atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["mlp", "softmax"])
+def test_other_bundled_models_per_request(real_client, name):
+    response = real_client.post(f"/predict?model={name}", data=PNG, content_type="image/png")
+    assert response.status_code == 200 and response.json["model"]["name"] == name
+    assert response.json["digit"] == 1

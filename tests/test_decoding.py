@@ -1,0 +1,150 @@
+"""Decoding: every supported format and mode, recognised from the bytes, and clean failures."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.decoding import decode, flatten_alpha
+from service.errors import InvalidImage, TooLarge, UnsupportedMediaType
+from tests.images import drawn_one, encode
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    return decode(encode(drawn_one()))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "tolerance"),
+    [("PNG", 0), ("JPEG", 0.02), ("GIF", 0), ("BMP", 0), ("WEBP", 0.02), ("TIFF", 0)],
+)
+def test_every_format_decodes_to_the_same_image(reference, fmt, tolerance):
+    gray = decode(encode(drawn_one(), fmt))
+    assert gray.shape == reference.shape and gray.dtype == np.float32
+    assert np.abs(gray - reference).mean() <= tolerance + 1e-6
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt"),
+    [("RGB", "PNG"), ("RGBA", "PNG"), ("LA", "PNG"), ("P", "PNG"), ("P", "GIF"), ("CMYK", "JPEG"),
+     ("CMYK", "TIFF"), ("1", "PNG"), ("I;16", "PNG"), ("I", "TIFF"), ("F", "TIFF")],
+)
+def test_every_mode_decodes_to_grayscale(reference, mode, fmt):
+    image = drawn_one()
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(image, np.uint16) * 257)
+        assert image.mode == "I;16"
+    elif mode in ("I", "F"):
+        image = Image.fromarray(np.asarray(image, np.int32 if mode == "I" else np.float32))
+        assert image.mode == mode
+    else:
+        image = image.convert(mode)
+    gray = decode(encode(image, fmt))
+    assert gray.shape == reference.shape
+    assert np.abs(gray - reference).mean() < 0.03
+
+
+def test_format_is_read_from_the_bytes_not_the_name(reference):
+    # JPEG bytes whatever the caller calls them: decode() never sees a file name or type
+    assert np.abs(decode(encode(drawn_one(), "JPEG")) - reference).mean() < 0.02
+
+
+def test_exif_orientation_is_applied():
+    image = Image.new("L", (300, 100), 255)  # stored landscape...
+    image.paste(0, (0, 0, 60, 100))  # ...with a dark block at the left
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": portrait, block on top
+    gray = decode(encode(image, "JPEG", exif=exif.tobytes(), quality=95))
+    assert gray.shape == (300, 100)
+    assert gray[:50].mean() < 0.2 and gray[-100:].mean() > 0.8
+
+
+def test_animated_gif_uses_the_first_frame(reference):
+    frames = [drawn_one().convert("P"), Image.new("L", (280, 280), 0).convert("P")]
+    blob = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert Image.open(__import__("io").BytesIO(blob)).n_frames == 2
+    assert np.abs(decode(blob) - reference).mean() < 0.01
+
+
+@pytest.mark.parametrize("stroke", [0, 255])
+def test_transparent_canvas_gets_a_contrasting_background(stroke):
+    rgba = np.zeros((100, 100, 4), np.uint8)
+    rgba[20:80, 45:55] = (stroke, stroke, stroke, 255)
+    gray = decode(encode(Image.fromarray(rgba, "RGBA")))
+    ink = gray[50, 50]
+    paper = gray[5, 5]
+    assert abs(ink - paper) > 0.9  # strokes stand out, whatever their colour
+    assert ink == pytest.approx(stroke / 255)
+
+
+def test_mostly_opaque_image_keeps_white_paper():
+    gray = np.full((10, 10), 0.9, np.float32)
+    alpha = np.ones((10, 10), np.float32)
+    alpha[0, 0] = 0
+    assert flatten_alpha(gray, alpha)[0, 0] == 1.0
+
+
+def test_large_images_are_shrunk_before_work():
+    gray = decode(encode(drawn_one(size=3000, width=150)))
+    assert max(gray.shape) == 1024
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    bomb = encode(Image.new("1", (6000, 6000)))  # 36 Mpx in a few kB
+    assert len(bomb) < 100_000
+    with pytest.raises(TooLarge, match="pixels"):
+        decode(bomb, max_pixels=25_000_000)
+
+
+def _png_with_size(width: int, height: int) -> bytes:
+    """A PNG whose header claims the given size (its data is a tiny 1x1 image)."""
+    blob = bytearray(encode(Image.new("L", (1, 1), 0)))
+    ihdr = struct.pack(">II", width, height) + bytes(blob[24:29])
+    blob[16:29] = ihdr
+    blob[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return bytes(blob)
+
+
+def test_huge_declared_dimensions_are_refused():
+    with pytest.raises(TooLarge):
+        decode(_png_with_size(100_000, 100_000))
+
+
+def test_zero_size_image_is_invalid():
+    with pytest.raises((InvalidImage, UnsupportedMediaType)):
+        decode(_png_with_size(0, 0))
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_truncated_images_are_invalid(fmt):
+    blob = encode(drawn_one(), fmt)
+    with pytest.raises(InvalidImage):
+        decode(blob[: len(blob) // 2])
+
+
+def test_corrupt_png_data_is_invalid():
+    blob = bytearray(encode(drawn_one()))
+    blob[60:200] = bytes(140)  # inside the compressed pixel data
+    with pytest.raises(InvalidImage):
+        decode(bytes(blob))
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [b"hello world", b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", b"%PDF-1.4\n%\xe2\xe3",
+     b"<!doctype html><html></html>", bytes(range(256)) * 4],
+    ids=["text", "svg", "pdf", "html", "binary-noise"],
+)
+def test_non_images_are_unsupported(blob):
+    with pytest.raises(UnsupportedMediaType):
+        decode(blob)
+
+
+def test_empty_bytes_are_invalid():
+    with pytest.raises(InvalidImage, match="empty"):
+        decode(b"")
