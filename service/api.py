@@ -11,6 +11,7 @@ from PIL import Image
 
 from service import inputs
 from service.errors import ApiError, BadRequest, UnsupportedMediaType
+from service.observability import record_predictions
 from service.openapi import spec
 from service.predictor import ModelRegistry, Predictor
 from service.preprocessing import preprocess
@@ -89,6 +90,7 @@ def predict():
     grays, batch = read_grays(request)
     include = "input" in request.args.get("include", "").split(",")
     results = predictions(predictor, prepare(grays, batch), include)
+    record_predictions(predictor.info.name, [r["digit"] for r in results])
     return jsonify({"predictions": results} if batch else results[0])
 
 

@@ -14,6 +14,8 @@ DEFAULT_MODEL = "cnn"
 
 def latest_version(model_base: Path) -> Path:
     """models/<name>/<highest numeric version>/, as TensorFlow Serving picks it."""
+    if not model_base.is_dir():
+        raise FileNotFoundError(f"model directory {model_base} does not exist")
     versions = [p for p in model_base.glob("*") if p.is_dir() and re.fullmatch(r"\d+", p.name)]
     if not versions:
         raise FileNotFoundError(f"no numeric version directory under {model_base}")

@@ -4,6 +4,7 @@ Everything can be overridden from the environment; the defaults suit a small (2-
 """
 
 import os
+import tempfile
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 # Each worker is a separate process with its own copy of the model (TensorFlow does not survive fork,
@@ -14,9 +15,46 @@ worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))  # a worker silent this long is replaced
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))  # SIGTERM: in-flight requests finish
 keepalive = 5
-accesslog = os.environ.get("ACCESS_LOG", "-")
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 # Tight request-line and header limits: the API needs nothing bigger.
 limit_request_line = 8190
 limit_request_fields = 100
+
+# ---- metrics: prometheus_client's multiprocess mode, so /metrics adds up every worker -------------
+# Must be set before prometheus_client is first imported (it picks its value store at import time).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="digits-metrics-")
+
+
+def on_starting(server):
+    """A fresh metrics directory per server start: old workers' files would be counted again."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.remove(os.path.join(folder, name))
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+# ---- logs: JSON lines on stdout. The app writes the access log itself (logger digits.access), with
+# the request id it also returns in X-Request-ID, so gunicorn's own access log is off.
+accesslog = None
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "service.logs.JsonFormatter"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    "root": {"level": loglevel.upper(), "handlers": ["stdout"]},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["stdout"], "propagate": False},
+        "gunicorn.access": {"handlers": [], "propagate": False},
+        "digits.access": {"level": os.environ.get("ACCESS_LOG_LEVEL", "INFO"), "handlers": ["stdout"],
+                          "propagate": False},
+    },
+}

@@ -35,6 +35,9 @@
   const statusLine = $("status");
   const modelInput = $("model-input");
   const modelName = $("model-name");
+  const badge = $("pad-badge");
+  const badgeDigit = $("pad-badge-digit");
+  const badgeConf = $("pad-badge-conf");
   const modelPicker = $("model-picker");
   const modelSelect = $("model");
   const bars = Array.from({ length: 10 }, (_, d) => document.querySelector(`[data-testid="prob-${d}"]`));
@@ -51,7 +54,8 @@
   // ---- prediction state ----
   let seq = 0; // id of the newest request; a response with an older id is stale and dropped
   let inFlight = null; // AbortController of the one request in flight
-  let dirty = false; // the drawing changed since the last drawing request was sent
+  let version = 0; // bumped on every change to the drawing
+  let sentVersion = -1; // the drawing version the last drawing request carried
   let timer = 0; // throttle timer
   let lastSent = -Infinity;
   let source = "none"; // what the shown result is for: "none", "drawing" or "upload"
@@ -159,9 +163,10 @@
     strokes.push(stroke);
     active = { id: event.pointerId, stroke };
     source = "drawing";
+    version += 1;
     updateButtons();
     requestRedraw();
-    schedulePredict();
+    updateBusy(); // the first prediction goes out when the stroke moves, or when it ends
   }
 
   function onPointerMove(event) {
@@ -171,13 +176,14 @@
     let moved = false;
     for (const e of events.length ? events : [event]) moved = addPoint(active.stroke, toCanvas(e)) || moved;
     if (!moved) return;
+    version += 1;
     requestRedraw();
     schedulePredict();
   }
 
   function onPointerEnd(event) {
     if (!active || event.pointerId !== active.id) return;
-    if (event.type === "pointerup") addPoint(active.stroke, toCanvas(event));
+    if (event.type === "pointerup" && addPoint(active.stroke, toCanvas(event))) version += 1;
     active = null;
     if (canvas.hasPointerCapture(event.pointerId)) canvas.releasePointerCapture(event.pointerId);
     redraw();
@@ -187,9 +193,14 @@
 
   // ---- prediction scheduling ----
 
+  function dirty() {
+    // the drawing on screen has not been sent yet
+    return strokes.length > 0 && version !== sentVersion;
+  }
+
   function updateBusy() {
     // aria-busy also makes screen readers wait for the final result instead of every live update
-    const busy = Boolean(active || inFlight || timer || dirty);
+    const busy = Boolean(active || inFlight || timer || dirty());
     verdict.setAttribute("aria-busy", String(busy));
   }
 
@@ -200,20 +211,20 @@
     inFlight = null;
     clearTimeout(timer);
     timer = 0;
-    dirty = false;
+    sentVersion = -1;
     updateBusy();
   }
 
   function schedulePredict() {
-    dirty = true;
-    if (!inFlight && !timer) {
+    // while drawing: at most one request in flight, and at most one every THROTTLE_MS
+    if (dirty() && !inFlight && !timer) {
       const wait = lastSent + THROTTLE_MS - performance.now();
       if (wait <= 0) {
         sendDrawing();
       } else {
         timer = setTimeout(() => {
           timer = 0;
-          if (dirty && !inFlight) sendDrawing();
+          if (dirty() && !inFlight) sendDrawing();
           updateBusy();
         }, wait);
       }
@@ -223,8 +234,7 @@
 
   function predictNow() {
     // a stroke ended: predict at once, or as soon as the request in flight is back
-    dirty = true;
-    if (!inFlight) {
+    if (dirty() && !inFlight) {
       clearTimeout(timer);
       timer = 0;
       sendDrawing();
@@ -233,13 +243,13 @@
   }
 
   function sendDrawing() {
-    dirty = false;
     if (!strokes.length) {
       showEmpty(HINT);
       updateBusy();
       return;
     }
     if (frame) redraw(); // the PNG must hold every point drawn so far
+    sentVersion = version;
     const image = canvas.toDataURL("image/png"); // the full canvas: no downscaling here
     send(JSON.stringify({ image }), { "Content-Type": "application/json" }, "drawing");
   }
@@ -276,7 +286,11 @@
     }
     if (inFlight === controller) inFlight = null;
     if (id === seq) apply(outcome, kind); // only the newest request's response is shown
-    if (dirty && !inFlight) schedulePredict(); // the drawing changed while this one was out
+    if (dirty() && !inFlight) {
+      // the drawing changed while this one was out: a finished stroke goes at once
+      if (active) schedulePredict();
+      else predictNow();
+    }
     updateBusy();
   }
 
@@ -304,6 +318,7 @@
     modelInput.hidden = true;
     modelInput.removeAttribute("src");
     modelName.textContent = "";
+    badge.hidden = true;
     setStatus(hint, isError);
   }
 
@@ -311,6 +326,9 @@
     prediction.textContent = String(data.digit);
     confidence.textContent = `${percent.format(data.confidence)} confident`;
     setBars(data.probabilities, data.digit);
+    badgeDigit.textContent = String(data.digit);
+    badgeConf.textContent = percent.format(data.confidence);
+    badge.hidden = false;
     if (typeof data.input === "string" && data.input.startsWith("data:image/")) {
       modelInput.src = data.input;
       modelInput.hidden = false;
@@ -357,6 +375,7 @@
 
   function startOver() {
     strokes.length = 0;
+    version += 1;
     active = null;
     lastFile = null;
     source = "none";
@@ -373,6 +392,7 @@
   function undo() {
     if (active || !strokes.length) return;
     strokes.pop();
+    version += 1;
     invalidate(); // a response for the drawing before the undo must not be shown
     redraw();
     updateButtons();

@@ -173,6 +173,37 @@ def test_clear_resets_prediction_and_bars(page, live_server):
     expect(page.get_by_test_id("undo")).to_be_disabled()
 
 
+# Holds every /predict response back for 600 ms (body read first, so aborting cannot cancel it);
+# <body data-late> counts the responses still held back.
+SLOW_PREDICT = """
+const realFetch = window.fetch;
+let held = 0;
+window.fetch = async (input, init) => {
+  const response = await realFetch(input, init);
+  if (!String(input).includes("/predict")) return response;
+  document.body.dataset.late = String(++held);
+  const body = await response.text();
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  document.body.dataset.late = String(--held);
+  return new Response(body, { status: response.status, headers: response.headers });
+};
+"""
+
+
+def test_a_response_that_arrives_after_clear_is_dropped(page, live_server):
+    page.add_init_script(SLOW_PREDICT)
+    open_page(page, live_server)
+    draw(page, ONE)
+    held = int(page.locator("body").get_attribute("data-late") or 0)
+    assert held > 0, "the stroke's prediction should still be on its way"
+    page.get_by_test_id("clear").click()
+    expect(page.locator("body")).to_have_attribute("data-late", "0")  # the late answer has come in
+    expect_no_prediction(page)
+    wait_idle(page)
+    draw(page, ONE)  # and the page still works
+    expect_digit(page, 1)
+
+
 def test_undo_removes_the_last_stroke(page, live_server):
     open_page(page, live_server)
     draw(page, ONE)
@@ -265,6 +296,9 @@ def test_phone_layout_and_touch_drawing(new_page, live_server):
         touch_stroke(cdp, [canvas_point(page, x, y) for x, y in stroke])
     expect_digit(page, 7)
     assert page.evaluate("window.__pointerTypes") == ["touch"]
+    badge = page.locator(".pad-badge")  # the result card is below the fold: the pad echoes the digit
+    expect(badge).to_be_visible()
+    expect(badge).to_contain_text("7")
     assert page.evaluate("[scrollX, scrollY]") == scroll_before  # drawing did not scroll the page
     assert page.evaluate("visualViewport.scale") == 1  # nor zoom it
     screenshot(page, "page-phone.png")

@@ -1,0 +1,120 @@
+"""Console scripts: digits-predict on files, digits-serve as the production server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MODELS
+from tests.images import drawn_one, encode, mnist_as_image
+from tests.server import running_server
+
+BIN = Path(sys.executable).parent
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    model = {"MODEL_DIR": os.environ["TEST_MODEL_DIR"]} if os.environ.get("TEST_MODEL_DIR") else {}
+    return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **model, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def digit_files(tmp_path_factory, fixture_data):
+    folder = tmp_path_factory.mktemp("digits")
+    paths = []
+    for i in range(4):
+        path = folder / f"digit{i}.{['png', 'jpg', 'webp', 'bmp'][i]}"
+        path.write_bytes(encode(mnist_as_image(fixture_data.x_test[i]), ["PNG", "JPEG", "WEBP", "BMP"][i]))
+        paths.append(path)
+    return paths, fixture_data.y_test[:4].tolist()
+
+
+def test_predict_cli_recognises_files(digit_files):
+    paths, labels = digit_files
+    result = run_cli("digits-predict", "--json", *map(str, paths))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["digit"] for line in lines] == labels
+    assert [line["file"] for line in lines] == list(map(str, paths))
+
+
+def test_predict_cli_reports_bad_files_and_exits_nonzero(tmp_path, digit_files):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image")
+    blank = tmp_path / "blank.png"
+    blank.write_bytes(encode(drawn_one(width=0)))
+    result = run_cli("digits-predict", str(digit_files[0][0]), str(bad), str(blank), str(tmp_path / "missing.png"))
+    assert result.returncode == 1
+    assert f"{bad}: error: not a PNG" in result.stderr and f"{blank}: error: no digit" in result.stderr
+    assert "missing.png: error" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout.count("\n") == 1  # the good file was still recognised
+
+
+@pytest.mark.parametrize("breakage", ["missing-dir", "no-metadata", "bad-metadata", "no-savedmodel", "bad-contract"])
+def test_serve_refuses_a_broken_model_clearly(tmp_path, breakage):
+    model = tmp_path / "cnn" / "1"
+    if breakage != "missing-dir":
+        shutil.copytree(MODELS / "softmax" / "1", model)
+    if breakage == "no-metadata":
+        (model / "metadata.json").unlink()
+    elif breakage == "bad-metadata":
+        (model / "metadata.json").write_text("{not json")
+    elif breakage == "no-savedmodel":
+        (model / "saved_model.pb").unlink()
+    elif breakage == "bad-contract":
+        meta = json.loads((model / "metadata.json").read_text())
+        meta["contract"]["input"]["shape"] = [None, 32, 32]
+        (model / "metadata.json").write_text(json.dumps(meta))
+    result = run_cli("digits-serve", env={"MODEL_DIR": str(model), "PORT": "1"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("digits-serve: cannot start:") and "Traceback" not in result.stderr
+
+
+def test_gunicorn_exits_nonzero_on_a_corrupt_savedmodel(tmp_path):
+    """Past the CLI's checks, a SavedModel that will not load still stops gunicorn with an error."""
+    model = tmp_path / "m" / "1"
+    shutil.copytree(MODELS / "softmax" / "1", model)
+    (model / "saved_model.pb").write_bytes(b"garbage")
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "--config", "service/gunicorn_conf.py",
+                             "service:create_app()"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "MODEL_DIR": str(model), "PORT": "0", "HOST": "127.0.0.1"},
+                            cwd=MODELS.parent)
+    assert result.returncode != 0
+    assert "cannot load the SavedModel" in result.stderr
+
+
+def test_serve_runs_gunicorn_and_stops_gracefully():
+    env = {"MODEL_DIR": os.environ.get("TEST_MODEL_DIR", ""), "WEB_CONCURRENCY": "1"}
+    with running_server(env) as (url, process):
+        with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
+            assert json.load(response)["status"] == "ready"
+        request = urllib.request.Request(f"{url}/predict", data=encode(drawn_one()),
+                                         headers={"Content-Type": "image/png"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.load(response)["digit"] == 1
+        # In-flight requests finish after SIGTERM: start a slow-ish batch, then signal.
+        results = []
+        batch = json.dumps({"images": [{"pixels": [[0] * 10 + [255] * 4 + [0] * 14] * 28}] * 256}).encode()
+
+        def slow_request():
+            req = urllib.request.Request(f"{url}/predict", data=batch, headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as response:
+                results.append(response.status)
+
+        thread = threading.Thread(target=slow_request)
+        thread.start()
+        time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGTERM)
+        thread.join(timeout=30)
+        assert results == [200]
+        assert process.wait(timeout=30) == 0

@@ -1,0 +1,47 @@
+"""`python -m train.table`: the README's model table, every figure read from metadata.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ORDER = ("cnn", "mlp", "softmax")
+
+
+def latest(base: Path) -> Path:
+    return max((p for p in base.iterdir() if re.fullmatch(r"\d+", p.name)), key=lambda p: int(p.name))
+
+
+def rows(models: Path) -> list[dict]:
+    names = sorted((p.name for p in models.iterdir() if p.is_dir()), key=lambda n: (n not in ORDER, ORDER.index(n)
+                   if n in ORDER else 0, n))
+    return [json.loads((latest(models / name) / "metadata.json").read_text()) for name in names]
+
+
+def table(models: Path) -> str:
+    lines = [
+        "| model | version | test accuracy | test errors | parameters | size on disk | training time | epochs (best) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m in rows(models):
+        t = m["training"]
+        lines.append(
+            f"| `{m['name']}` | {m['version']} | {m['metrics']['test_accuracy']:.2%} | {m['metrics']['test_errors']} "
+            f"| {m['parameters']:,} | {m['size_bytes'] / 1e6:.2f} MB | {t['time_s'] / 60:.1f} min "
+            f"| {t['epochs_run']} ({t['best_epoch']}) |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.table", description=__doc__)
+    parser.add_argument("--models", default="models", help="models root (default: %(default)s)")
+    print(table(Path(parser.parse_args(argv).models)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
