@@ -37,13 +37,15 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 90.0) -> fl
 
 
 @contextlib.contextmanager
-def running_server(env: dict | None = None, command: list[str] | None = None, log_path: Path | None = None):
+def running_server(env: dict | None = None, command: list[str] | None = None, log_path: Path | None = None,
+                   cwd: Path = ROOT, inherit_env: bool = True):
     """Yield (base_url, process) for a server on a free loopback port; SIGTERM it afterwards."""
     port = free_port()
-    full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), **(env or {})}
+    base = dict(os.environ) if inherit_env else {}
+    full_env = {**base, **(env or {}), "HOST": "127.0.0.1", "PORT": str(port)}
     command = command or [str(Path(sys.executable).with_name("digits-serve"))]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    process = subprocess.Popen(command, env=full_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(command, env=full_env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
