@@ -39,8 +39,9 @@ def strokes(digit: np.ndarray, height: int, width_change: int) -> np.ndarray:
     return mask
 
 
-def render_canvas(digit: np.ndarray, rng: np.random.Generator, style: str | None = None,
-                  size: tuple[int, int] = (280, 280)) -> bytes:
+def render_canvas(
+    digit: np.ndarray, rng: np.random.Generator, style: str | None = None, size: tuple[int, int] = (280, 280)
+) -> bytes:
     """PNG bytes of `digit` drawn as a canvas user would draw it."""
     h_canvas, w_canvas = size
     height = int(rng.integers(int(0.35 * h_canvas), int(0.85 * h_canvas)))

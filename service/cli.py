@@ -30,8 +30,11 @@ def serve(argv: list[str] | None = None) -> int:
     """Check the model, then replace this process with gunicorn (PID 1 in a container stays gunicorn)."""
     from service.config import Settings
 
-    parser = argparse.ArgumentParser(prog="digits-serve", description="Serve the digit recognizer with gunicorn. "
-                                     "Settings come from the environment: PORT, HOST, MODEL_DIR, WEB_CONCURRENCY...")
+    parser = argparse.ArgumentParser(
+        prog="digits-serve",
+        description="Serve the digit recognizer with gunicorn. "
+        "Settings come from the environment: PORT, HOST, MODEL_DIR, WEB_CONCURRENCY...",
+    )
     parser.parse_args(argv)
     problem = check_model(Settings.from_env())
     if problem:
@@ -73,8 +76,16 @@ def predict(argv: list[str] | None = None) -> int:
         probs = predictor.predict(x[None])[0]
         digit, confidence = int(probs.argmax()), float(probs.max())
         if args.json:
-            print(json.dumps({"file": str(path), "digit": digit, "confidence": round(confidence, 6),
-                              "probabilities": [round(float(p), 6) for p in probs]}))
+            print(
+                json.dumps(
+                    {
+                        "file": str(path),
+                        "digit": digit,
+                        "confidence": round(confidence, 6),
+                        "probabilities": [round(float(p), 6) for p in probs],
+                    }
+                )
+            )
         else:
             print(f"{path}: {digit} ({confidence:.1%})")
     return 1 if failures else 0

@@ -54,7 +54,10 @@ logconfig_dict = {
     "loggers": {
         "gunicorn.error": {"level": loglevel.upper(), "handlers": ["stdout"], "propagate": False},
         "gunicorn.access": {"handlers": [], "propagate": False},
-        "digits.access": {"level": os.environ.get("ACCESS_LOG_LEVEL", "INFO"), "handlers": ["stdout"],
-                          "propagate": False},
+        "digits.access": {
+            "level": os.environ.get("ACCESS_LOG_LEVEL", "INFO"),
+            "handlers": ["stdout"],
+            "propagate": False,
+        },
     },
 }

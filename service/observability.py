@@ -23,14 +23,15 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # accepted from clients; a
 
 REQUESTS = Counter("digits_http_requests_total", "HTTP requests", ["route", "method", "status"])
 LATENCY = Histogram(
-    "digits_http_request_duration_seconds", "HTTP request latency", ["route"],
+    "digits_http_request_duration_seconds",
+    "HTTP request latency",
+    ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
 PREDICTIONS = Counter("digits_predictions_total", "Predicted digits", ["model", "digit"])
 BATCH_SIZE = Histogram("digits_batch_size", "Images per /predict request", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 # An info metric as a gauge: prometheus_client's Info type has no multiprocess mode.
-MODEL_INFO = Gauge("digits_model_info", "The default model being served", ["name", "version"],
-                   multiprocess_mode="max")
+MODEL_INFO = Gauge("digits_model_info", "The default model being served", ["name", "version"], multiprocess_mode="max")
 
 
 def record_predictions(model: str, digits: list[int]) -> None:
@@ -68,10 +69,20 @@ def install(app: Flask) -> None:
         REQUESTS.labels(route=route, method=request.method, status=str(response.status_code)).inc()
         LATENCY.labels(route=route).observe(elapsed)
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        access_log.info("%s %s %s", request.method, request.path, response.status_code, extra={
-            "request_id": g.get("request_id"), "method": request.method, "path": request.path,
-            "status": response.status_code, "duration_ms": round(elapsed * 1000, 2), "remote": request.remote_addr,
-        })
+        access_log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "request_id": g.get("request_id"),
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 2),
+                "remote": request.remote_addr,
+            },
+        )
         return response
 
     app.add_url_rule("/metrics", "metrics", metrics_response)

@@ -28,25 +28,33 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 90.0) -> fl
     while time.monotonic() - started < timeout:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode} before it was ready")
-        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return time.monotonic() - started
+        with (
+            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+            urllib.request.urlopen(f"{url}/readyz", timeout=2) as response,
+        ):
+            if response.status == 200:
+                return time.monotonic() - started
         time.sleep(0.05)
     raise TimeoutError(f"{url} not ready after {timeout}s")
 
 
 @contextlib.contextmanager
-def running_server(env: dict | None = None, command: list[str] | None = None, log_path: Path | None = None,
-                   cwd: Path = ROOT, inherit_env: bool = True):
+def running_server(
+    env: dict | None = None,
+    command: list[str] | None = None,
+    log_path: Path | None = None,
+    cwd: Path = ROOT,
+    inherit_env: bool = True,
+):
     """Yield (base_url, process) for a server on a free loopback port; SIGTERM it afterwards."""
     port = free_port()
     base = dict(os.environ) if inherit_env else {}
     full_env = {**base, **(env or {}), "HOST": "127.0.0.1", "PORT": str(port)}
     command = command or [str(Path(sys.executable).with_name("digits-serve"))]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    process = subprocess.Popen(command, env=full_env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, env=full_env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         process.ready_s = wait_ready(url, process)

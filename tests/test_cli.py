@@ -24,8 +24,13 @@ BIN = Path(sys.executable).parent
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     model = {"MODEL_DIR": os.environ["TEST_MODEL_DIR"]} if os.environ.get("TEST_MODEL_DIR") else {}
-    return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, timeout=180,
-                          env={**os.environ, **model, **(env or {})})
+    return subprocess.run(
+        [str(BIN / args[0]), *args[1:]],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **model, **(env or {})},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +90,14 @@ def test_gunicorn_exits_nonzero_on_a_corrupt_savedmodel(tmp_path):
     model = tmp_path / "m" / "1"
     shutil.copytree(MODELS / "softmax" / "1", model)
     (model / "saved_model.pb").write_bytes(b"garbage")
-    result = subprocess.run([sys.executable, "-m", "gunicorn", "--config", "service/gunicorn_conf.py",
-                             "service:create_app()"], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "MODEL_DIR": str(model), "PORT": "0", "HOST": "127.0.0.1"},
-                            cwd=MODELS.parent)
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "service/gunicorn_conf.py", "service:create_app()"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MODEL_DIR": str(model), "PORT": "0", "HOST": "127.0.0.1"},
+        cwd=MODELS.parent,
+    )
     assert result.returncode != 0
     assert "cannot load the SavedModel" in result.stderr
 
@@ -98,8 +107,9 @@ def test_serve_runs_gunicorn_and_stops_gracefully():
     with running_server(env) as (url, process):
         with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
             assert json.load(response)["status"] == "ready"
-        request = urllib.request.Request(f"{url}/predict", data=encode(drawn_one()),
-                                         headers={"Content-Type": "image/png"})
+        request = urllib.request.Request(
+            f"{url}/predict", data=encode(drawn_one()), headers={"Content-Type": "image/png"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.load(response)["digit"] == 1
         # In-flight requests finish after SIGTERM: start a slow-ish batch, then signal.

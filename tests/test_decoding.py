@@ -31,8 +31,19 @@ def test_every_format_decodes_to_the_same_image(reference, fmt, tolerance):
 
 @pytest.mark.parametrize(
     ("mode", "fmt"),
-    [("RGB", "PNG"), ("RGBA", "PNG"), ("LA", "PNG"), ("P", "PNG"), ("P", "GIF"), ("CMYK", "JPEG"),
-     ("CMYK", "TIFF"), ("1", "PNG"), ("I;16", "PNG"), ("I", "TIFF"), ("F", "TIFF")],
+    [
+        ("RGB", "PNG"),
+        ("RGBA", "PNG"),
+        ("LA", "PNG"),
+        ("P", "PNG"),
+        ("P", "GIF"),
+        ("CMYK", "JPEG"),
+        ("CMYK", "TIFF"),
+        ("1", "PNG"),
+        ("I;16", "PNG"),
+        ("I", "TIFF"),
+        ("F", "TIFF"),
+    ],
 )
 def test_every_mode_decodes_to_grayscale(reference, mode, fmt):
     image = drawn_one()
@@ -136,8 +147,13 @@ def test_corrupt_png_data_is_invalid():
 
 @pytest.mark.parametrize(
     "blob",
-    [b"hello world", b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", b"%PDF-1.4\n%\xe2\xe3",
-     b"<!doctype html><html></html>", bytes(range(256)) * 4],
+    [
+        b"hello world",
+        b"<svg xmlns='http://www.w3.org/2000/svg'></svg>",
+        b"%PDF-1.4\n%\xe2\xe3",
+        b"<!doctype html><html></html>",
+        bytes(range(256)) * 4,
+    ],
     ids=["text", "svg", "pdf", "html", "binary-noise"],
 )
 def test_non_images_are_unsupported(blob):

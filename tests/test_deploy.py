@@ -94,10 +94,16 @@ def test_runs_as_non_root_with_healthcheck_and_exec_form_gunicorn():
 
 
 def test_requirements_are_pinned_and_consistent_with_the_lock():
-    serve = [line for line in (ROOT / "requirements" / "serve.txt").read_text().splitlines()
-             if line and not line.startswith("#")]
-    lock = {line.split("==")[0].lower().replace("_", "-"): line.split("==")[1]
-            for line in (ROOT / "requirements.lock").read_text().splitlines() if "==" in line}
+    serve = [
+        line
+        for line in (ROOT / "requirements" / "serve.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    lock = {
+        line.split("==")[0].lower().replace("_", "-"): line.split("==")[1]
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if "==" in line
+    }
     names = set()
     for line in serve:
         name, version = re.fullmatch(r"([A-Za-z0-9_.-]+)==([\w.]+)", line).groups()
@@ -145,8 +151,11 @@ def test_deployment_has_probes_resources_and_non_root_security():
 
 def test_compose_file_is_valid():
     checker = BIN / "check-jsonschema"
-    result = subprocess.run([str(checker), "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -155,8 +164,18 @@ def image_venv(tmp_path_factory) -> Path:
     """A clean virtualenv with exactly requirements/serve.txt, as the image's build stage makes it."""
     venv = tmp_path_factory.mktemp("image") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
-                    "--requirement", str(ROOT / "requirements" / "serve.txt")], check=True, timeout=900)
+    subprocess.run(
+        [
+            str(venv / "bin" / "pip"),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--requirement",
+            str(ROOT / "requirements" / "serve.txt"),
+        ],
+        check=True,
+        timeout=900,
+    )
     return venv
 
 
@@ -173,9 +192,12 @@ def test_image_command_serves_outside_docker(image_venv, tmp_path):
     command = [str(image_venv / "bin" / cmd[0]), *cmd[1:]]
     clean_env = {"PATH": env["PATH"], "HOME": str(tmp_path)}  # nothing from this test's own environment
     assert not (app_dir / "train").exists()
-    with running_server({**clean_env, **{k: v for k, v in env.items() if k != "PORT"}}, command=command,
-                        cwd=app_dir, inherit_env=False) as (url, _):
-        request = urllib.request.Request(f"{url}/predict", data=encode(drawn_one()), headers={"Content-Type": "image/png"})
+    with running_server(
+        {**clean_env, **{k: v for k, v in env.items() if k != "PORT"}}, command=command, cwd=app_dir, inherit_env=False
+    ) as (url, _):
+        request = urllib.request.Request(
+            f"{url}/predict", data=encode(drawn_one()), headers={"Content-Type": "image/png"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.load(response)
     assert body["digit"] == 1 and body["model"]["name"] == "cnn"

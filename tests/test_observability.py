@@ -68,8 +68,11 @@ def test_metrics_add_up_across_two_gunicorn_workers(tmp_path):
         before = read()
         pids = set()
         for i in range(20):
-            request = urllib.request.Request(f"{url}/predict", data=PNG, headers={
-                "Content-Type": "image/png", "X-Request-ID": f"test-{i}", "Connection": "close"})
+            request = urllib.request.Request(
+                f"{url}/predict",
+                data=PNG,
+                headers={"Content-Type": "image/png", "X-Request-ID": f"test-{i}", "Connection": "close"},
+            )
             with urllib.request.urlopen(request, timeout=30) as response:
                 assert response.headers["X-Request-ID"] == f"test-{i}"
                 assert json.load(response)["digit"] == 1
@@ -78,11 +81,13 @@ def test_metrics_add_up_across_two_gunicorn_workers(tmp_path):
             if '"logger": "digits.access"' in line:
                 pids.add(json.loads(line)["request_id"])
     got = metric(after, "digits_http_requests_total", route="/predict", status="200") - metric(
-        before, "digits_http_requests_total", route="/predict", status="200")
+        before, "digits_http_requests_total", route="/predict", status="200"
+    )
     assert got == 20
-    assert metric(after, "digits_predictions_total", digit="1") - metric(before, "digits_predictions_total",
-                                                                         digit="1") == 20
+    assert (
+        metric(after, "digits_predictions_total", digit="1") - metric(before, "digits_predictions_total", digit="1")
+        == 20
+    )
     assert {f"test-{i}" for i in range(20)} <= pids  # every request logged as JSON with its id
-    workers = {json.loads(line).get("message", "") for line in log.read_text().splitlines()
-               if "Booting worker" in line}
+    workers = {json.loads(line).get("message", "") for line in log.read_text().splitlines() if "Booting worker" in line}
     assert len(workers) == 2

@@ -27,8 +27,10 @@ from tests.images import encode, mnist_as_image
 
 def centre_of_mass(x: np.ndarray) -> tuple[float, float]:
     total = x.sum()
-    return (float((x.sum(1) * np.arange(x.shape[0])).sum() / total),
-            float((x.sum(0) * np.arange(x.shape[1])).sum() / total))
+    return (
+        float((x.sum(1) * np.arange(x.shape[0])).sum() / total),
+        float((x.sum(0) * np.arange(x.shape[1])).sum() / total),
+    )
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -36,6 +38,7 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # ---- to_ink: polarity ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("paper", [1.0, 0.9, 0.0, 0.1])
 def test_to_ink_makes_ink_white_whatever_the_paper(paper):
@@ -47,6 +50,7 @@ def test_to_ink_makes_ink_white_whatever_the_paper(paper):
 
 
 # ---- blank detection ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("name", "gray"),
@@ -78,6 +82,7 @@ def test_a_small_real_digit_is_not_blank():
 
 
 # ---- geometry -----------------------------------------------------------------------------------
+
 
 def test_crop_to_ink_is_the_bounding_box():
     ink = np.zeros((100, 80), np.float32)
@@ -111,6 +116,7 @@ def test_center_by_mass_puts_the_centroid_at_14_14(offset):
 
 # ---- stroke width -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("width", [2, 4, 8, 16])
 def test_stroke_width_measures_a_bar(width):
     mask = np.zeros((300, 300), bool)
@@ -119,8 +125,9 @@ def test_stroke_width_measures_a_bar(width):
 
 
 def test_mnist_stroke_constant_matches_the_data(fixture_data):
-    widths = [stroke_width(fit_to_box(crop_to_ink(d.astype(np.float32) / 255), 80) > 0.5) / 4
-              for d in fixture_data.x_train]
+    widths = [
+        stroke_width(fit_to_box(crop_to_ink(d.astype(np.float32) / 255), 80) > 0.5) / 4 for d in fixture_data.x_train
+    ]
     assert np.mean(widths) == pytest.approx(MNIST_STROKE, abs=0.25)
 
 
@@ -145,6 +152,7 @@ def test_normalize_stroke_brings_width_towards_mnist(bar_width):
 
 
 # ---- golden tests: real MNIST digits, transformed, come back close to the original --------------
+
 
 def transformed(digit: np.ndarray, how: str) -> bytes:
     from PIL import Image
@@ -180,7 +188,7 @@ def test_golden_transformed_digits_match_the_original(fixture_data, how):
     for digit in fixture_data.x_test[:25]:
         out = preprocess(decode(transformed(digit, how)))
         assert out.shape == (28, 28) and out.dtype == np.float32
-        assert 0 <= out.min() and out.max() == pytest.approx(255, abs=1)
+        assert out.min() >= 0 and out.max() == pytest.approx(255, abs=1)
         scores.append(similarity(out, digit.astype(np.float32)))
     floor = 0.55 if how in ("thick", "thin") else 0.75  # width changes move pixels by design
     assert np.mean(scores) > floor + 0.1 and min(scores) > floor - 0.2

@@ -16,8 +16,10 @@ def latest(base: Path) -> Path:
 
 
 def rows(models: Path) -> list[dict]:
-    names = sorted((p.name for p in models.iterdir() if p.is_dir()), key=lambda n: (n not in ORDER, ORDER.index(n)
-                   if n in ORDER else 0, n))
+    names = sorted(
+        (p.name for p in models.iterdir() if p.is_dir()),
+        key=lambda n: (n not in ORDER, ORDER.index(n) if n in ORDER else 0, n),
+    )
     return [json.loads((latest(models / name) / "metadata.json").read_text()) for name in names]
 
 
