@@ -42,8 +42,11 @@ def test_any_bytes(blob):
 
 
 @FUZZ
-@given(st.sampled_from(SEEDS), st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=12),
-       st.integers(1, 10**6))
+@given(
+    st.sampled_from(SEEDS),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=12),
+    st.integers(1, 10**6),
+)
 def test_mutated_real_images(seed, flips, cut):
     blob = bytearray(seed)
     for position, value in flips:

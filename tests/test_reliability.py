@@ -1,0 +1,144 @@
+"""Reliability against a real gunicorn server on loopback: cross-talk, hostile input, faults."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.images import drawn_one, encode, mnist_as_image
+from tests.server import running_server
+
+pytestmark = pytest.mark.slow
+
+
+def post(url: str, body: bytes, content_type: str, timeout: float = 30) -> tuple[int, dict]:
+    request = urllib.request.Request(f"{url}/predict", data=body, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+@pytest.fixture(scope="module")
+def server():
+    env = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4", "MODEL_DIR": os.environ.get("TEST_MODEL_DIR", "")}
+    with running_server(env) as (url, process):
+        yield url, process
+
+
+def test_no_cross_talk_between_parallel_clients(server, fixture_data):
+    """16 clients, each with its own digit, 8 times each, all at once: each gets its own answer."""
+    url, _ = server
+    bodies = [encode(mnist_as_image(d)) for d in fixture_data.x_test[:16]]
+    alone = [post(url, b, "image/png")[1]["probabilities"] for b in bodies]
+
+    def client(i: int) -> list[list[float]]:
+        return [post(url, bodies[i], "image/png")[1]["probabilities"] for _ in range(8)]
+
+    with ThreadPoolExecutor(16) as pool:
+        together = list(pool.map(client, range(16)))
+    for i in range(16):
+        for probs in together[i]:
+            assert probs == pytest.approx(alone[i], abs=1e-5)
+
+
+HOSTILE = [
+    (b"", "image/png", 400),
+    (b"{", "application/json", 400),
+    (json.dumps({"pixels": [[float("nan")] * 28] * 28}).encode(), "application/json", 400),
+    (b"[" * 200000 + b"]" * 200000, "application/json", 400),
+    (
+        json.dumps({"image": "data:text/html;base64," + base64.b64encode(b"<b>").decode()}).encode(),
+        "application/json",
+        415,
+    ),
+    (b"<svg/>", "image/svg+xml", 415),
+    (b"%PDF-1.7", "application/pdf", 415),
+    (encode(drawn_one())[:300], "image/png", 400),
+    (encode(drawn_one(), "JPEG")[:500], "image/jpeg", 400),
+    (encode(__import__("PIL.Image", fromlist=["Image"]).new("1", (10000, 10000))), "image/png", 413),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "status"), HOSTILE)
+def test_hostile_input_over_http_gets_its_error_quickly(server, body, content_type, status):
+    url, _ = server
+    started = time.monotonic()
+    got, payload = post(url, body, content_type)
+    assert got == status and set(payload["error"]) == {"code", "message"}
+    assert time.monotonic() - started < 10
+    assert post(url, encode(drawn_one()), "image/png")[0] == 200  # and it keeps serving
+
+
+def test_body_over_the_limit_is_refused_before_it_is_read(server):
+    """Content-Length over the limit: 413 at once, without waiting for (or reading) the body."""
+    import socket
+
+    url, _ = server
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            b"Content-Length: 104857600\r\n\r\n" + b"x" * 65536
+        )
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert json.loads(body)["error"]["code"] == "too_large"
+
+
+def worker_pids(master: int) -> set[int]:
+    children = f"/proc/{master}/task/{master}/children"
+    with open(children) as f:
+        return {int(p) for p in f.read().split()}
+
+
+def test_killed_worker_is_replaced_and_service_continues():
+    env = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4", "MODEL_DIR": os.environ.get("TEST_MODEL_DIR", "")}
+    with running_server(env) as (url, process):
+        master = process.pid  # digits-serve exec'd gunicorn: this is the master
+        deadline = time.monotonic() + 30
+        while len(worker_pids(master)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        before = worker_pids(master)
+        body = encode(drawn_one())
+        stop, results = threading.Event(), []
+
+        def load():
+            while not stop.is_set():
+                try:
+                    results.append(post(url, body, "image/png", timeout=10)[0])
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    results.append(-1)
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(2)
+        os.kill(sorted(before)[0], signal.SIGKILL)
+        time.sleep(6)
+        stop.set()
+        for t in threads:
+            t.join()
+        after = worker_pids(master)
+        failed = sum(1 for r in results if r != 200)
+        print(f"worker kill under load: {len(results)} requests, {failed} failed")
+        assert len(after) == 2 and after != before  # a new worker took the dead one's place
+        assert post(url, body, "image/png")[0] == 200
+        assert failed <= 8  # at most the requests in flight on the killed worker
+        assert len(results) > 20
