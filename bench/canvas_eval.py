@@ -16,6 +16,7 @@ import io
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -110,14 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", help="SavedModel directory (default: the bundled cnn)")
     parser.add_argument("--limit", type=int, default=10000, help="test digits to draw (default: all 10,000)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="also write the result JSON here (bench/results/canvas_eval.json)")
     args = parser.parse_args(argv)
     data = load_mnist(args.data_dir)
     settings = Settings(model_dir=args.model_dir or "")
     predictor = Predictor(settings.resolved_model_dir())
     result = evaluate(predictor, data.x_test[: args.limit], data.y_test[: args.limit], args.seed)
     result["model"] = {"name": predictor.info.name, "version": predictor.info.version}
-    json.dump(result, sys.stdout, indent=2)
-    print()
+    text = json.dumps(result, indent=2) + "\n"
+    sys.stdout.write(text)
+    if args.out:
+        Path(args.out).write_text(text)
     return 0
 
 

@@ -1,0 +1,49 @@
+"""The models that ship in models/: complete, on target, and as accurate as their metadata says."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import MODELS, require
+from train.evaluate import evaluate, savedmodel_predict
+from train.export import read_metadata
+from train.table import latest
+
+TARGETS = {"cnn": 0.9970, "mlp": 0.982, "softmax": 0.92}
+
+
+@pytest.fixture(scope="module", params=sorted(TARGETS))
+def shipped(request):
+    base = MODELS / request.param
+    require(base.is_dir(), f"models/{request.param} is missing")
+    return request.param, latest(base)
+
+
+def test_layout_metadata_and_report(shipped):
+    name, path = shipped
+    assert (path / "saved_model.pb").is_file() and (path / "variables" / "variables.index").is_file()
+    meta = read_metadata(path)
+    assert meta["name"] == name and meta["architecture"] == name and str(meta["version"]) == path.name
+    assert meta["training"]["train_images"] == 55_000 and meta["training"]["validation_images"] == 5_000
+    assert meta["metrics"]["test_images"] == 10_000
+    for png in ("confusion.png", "curves.png", "misclassified.png"):
+        assert (path / "report" / png).stat().st_size > 1000
+
+
+def test_meets_its_accuracy_target(shipped):
+    name, path = shipped
+    assert read_metadata(path)["metrics"]["test_accuracy"] >= TARGETS[name]
+
+
+def test_reaches_the_accuracy_its_metadata_records(shipped, full_mnist):
+    """Re-evaluates the exported model on the full MNIST test set (MNIST_DIR; always in CI)."""
+    _, path = shipped
+    meta = read_metadata(path)
+    assert meta["data"]["sha256"]["t10k-images-idx3-ubyte.gz"] == full_mnist.checksums["t10k-images-idx3-ubyte.gz"]
+    metrics, _ = evaluate(savedmodel_predict(str(path)), full_mnist.x_test, full_mnist.y_test)
+    assert metrics["accuracy"] == pytest.approx(meta["metrics"]["test_accuracy"], abs=1e-4)
+    assert metrics["per_class_accuracy"] == pytest.approx(meta["metrics"]["per_class_accuracy"], abs=1e-4)
+
+
+def test_cnn_is_the_default(real_app):
+    assert real_app.extensions["digits"].default.info.name == "cnn"
