@@ -80,7 +80,8 @@ def _schemas(max_batch: int) -> dict[str, Any]:
                         "images": {
                             "type": "array",
                             "minItems": 1,
-                            "maxItems": max_batch,
+                            # a resource limit, not a shape rule: over it the answer is 413
+                            "description": f"at most {max_batch} images (MAX_BATCH); more is refused with 413",
                             "items": {"oneOf": [image, single]},
                         }
                     },
