@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import MODELS
 from tests.images import drawn_one, encode, mnist_as_image
-from tests.server import running_server
+from bench.server import running_server
 
 BIN = Path(sys.executable).parent
 

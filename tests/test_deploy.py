@@ -17,7 +17,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.images import drawn_one, encode
-from tests.server import running_server
+from bench.server import running_server
 
 BIN = Path(sys.executable).parent
 

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from tests.images import drawn_one, encode
-from tests.server import running_server
+from bench.server import running_server
 
 PNG = encode(drawn_one())
 

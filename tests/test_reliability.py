@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.images import drawn_one, encode, mnist_as_image
-from tests.server import running_server
+from bench.server import running_server
 
 pytestmark = pytest.mark.slow
 
@@ -142,3 +142,16 @@ def test_killed_worker_is_replaced_and_service_continues():
         assert post(url, body, "image/png")[0] == 200
         assert failed <= 8  # at most the requests in flight on the killed worker
         assert len(results) > 20
+
+
+def test_soak_smoke():
+    """bench/soak.py in smoke mode: a few seconds of load, no errors (the full run is in the README)."""
+    import shutil
+
+    from bench.soak import soak
+    from tests.conftest import require
+
+    require(shutil.which("wrk") is not None, "wrk is not installed (apt-get install wrk)")
+    result = soak(seconds=3, connections=4, workers=1)
+    assert result["errors"] == 0 and result["requests"] > 10
+    assert result["rss_max_mb"] > 50
