@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.server import running_server
 from tests.conftest import MODELS
 from tests.images import drawn_one, encode, mnist_as_image
-from bench.server import running_server
 
 BIN = Path(sys.executable).parent
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.server import running_server
 from tests.conftest import ROOT
 from tests.images import drawn_one, encode
-from bench.server import running_server
 
 BIN = Path(sys.executable).parent
 

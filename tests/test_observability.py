@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 
-from tests.images import drawn_one, encode
 from bench.server import running_server
+from tests.images import drawn_one, encode
 
 PNG = encode(drawn_one())
 

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.images import drawn_one, encode, mnist_as_image
 from bench.server import running_server
+from tests.images import drawn_one, encode, mnist_as_image
 
 pytestmark = pytest.mark.slow
 
