@@ -45,12 +45,15 @@ def running_server(
     log_path: Path | None = None,
     cwd: Path = ROOT,
     inherit_env: bool = True,
+    port_in_command: bool = False,
 ):
     """Yield (base_url, process) for a server on a free loopback port; SIGTERM it afterwards."""
     port = free_port()
     base = dict(os.environ) if inherit_env else {}
     full_env = {**base, **(env or {}), "HOST": "127.0.0.1", "PORT": str(port)}
     command = command or [str(Path(sys.executable).with_name("digits-serve"))]
+    if port_in_command:
+        command = [part.replace("{port}", str(port)) for part in command]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
         command, env=full_env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -155,3 +155,19 @@ def test_soak_smoke():
     result = soak(seconds=3, connections=4, workers=1)
     assert result["errors"] == 0 and result["requests"] > 10
     assert result["rss_max_mb"] > 50
+
+
+def test_serve_bench_smoke():
+    """bench/serve_bench.py in quick mode: both servers start, every measurement runs, no errors."""
+    import shutil
+
+    from bench.serve_bench import run
+    from tests.conftest import require
+
+    require(shutil.which("wrk") is not None, "wrk is not installed (apt-get install wrk)")
+    result = run(quick=True)
+    for side in ("service", "baseline"):
+        assert result[side]["errors"] == 0
+        assert set(result[side]["throughput_rps"]) == {"1", "4", "16", "64"}
+        assert result[side]["rss_mb"] > 0 and result[side]["ready_s"] > 0
+    assert set(result["service"]["batch_images_per_s"]) == {"1", "32", "256"}
