@@ -27,10 +27,7 @@ app = Flask(__name__)
 
 @app.post("/predict")
 def predict():
-    if request.is_json:
-        data = base64.b64decode(request.get_json()["image"].split(",", 1)[1])
-    else:
-        data = request.get_data()
+    data = base64.b64decode(request.get_json()["image"].split(",", 1)[1]) if request.is_json else request.get_data()
     image = Image.open(io.BytesIO(data)).convert("L").resize((28, 28))
     x = 255.0 - np.asarray(image, dtype=np.float32)
     probs = model.predict(x[None], verbose=0)[0]
