@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install serve test lint bench clean
+.PHONY: install serve test lint lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,3 +29,14 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+# Re-pin: requirements.lock (everything in .venv) and requirements/serve.txt (the image's runtime set).
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^digits' > requirements.lock
+	$(BIN)/python -m pip install --dry-run --ignore-installed --quiet --report /tmp/serve-report.json \
+		-c requirements.lock tensorflow-cpu flask pillow numpy gunicorn prometheus-client ai-edge-litert
+	( echo "# Runtime dependencies of the service, pinned (the Docker image installs exactly these)."; \
+	  echo "# Regenerate with: make lock"; \
+	  $(BIN)/python -c "import json; r = json.load(open('/tmp/serve-report.json')); \
+	  [print(f\"{i['metadata']['name']}=={i['metadata']['version']}\") for i in sorted(r['install'], key=lambda i: i['metadata']['name'].lower())]" \
+	) > requirements/serve.txt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from flask import Flask
@@ -43,9 +44,10 @@ def create_app(config: dict | None = None, predictor=None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=settings.max_content_length, DEBUG=False, TESTING=False)
     app.config.update({k: v for k, v in (config or {}).items() if k.isupper()})
     app.json.sort_keys = False
+    load = functools.partial(Predictor, runtime=settings.runtime)
     if predictor is None:
-        predictor = Predictor(settings.resolved_model_dir())
-    app.extensions["digits"] = ModelRegistry(predictor, settings.models_root)
+        predictor = load(settings.resolved_model_dir())
+    app.extensions["digits"] = ModelRegistry(predictor, settings.models_root, loader=load)
     app.extensions["digits_settings"] = settings
     register_error_handlers(app)
     observability.install(app)

@@ -33,11 +33,12 @@ class Settings:
     max_image_pixels: int = 25_000_000  # width x height before decoding (decompression bombs)
     max_batch: int = 256  # images per request
     max_json_depth: int = 8
+    runtime: str = "auto"  # auto (LiteRT when the model has one), litert, or savedmodel
     env: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> Settings:
-        """PORT, HOST, MODEL_DIR, MODELS_ROOT, MAX_CONTENT_LENGTH, MAX_IMAGE_PIXELS, MAX_BATCH."""
+        """PORT, HOST, MODEL_DIR, MODELS_ROOT, MAX_CONTENT_LENGTH, MAX_IMAGE_PIXELS, MAX_BATCH, RUNTIME."""
         environ = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):

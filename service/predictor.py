@@ -13,10 +13,9 @@ import numpy as np
 
 from service.config import latest_version
 from service.errors import UnknownModel
+from service.runtimes import RUNTIMES, load_runtime
 
 log = logging.getLogger(__name__)
-
-SIGNATURE = "serving_default"
 
 
 class ModelLoadError(RuntimeError):
@@ -51,25 +50,23 @@ def read_metadata(model_dir: Path) -> dict:
 class Predictor:
     """One SavedModel's serving signature: float32 [N, 28, 28] 0..255 -> probabilities [N, 10]."""
 
-    def __init__(self, model_dir: str | Path):
-        import tensorflow as tf  # deferred: only a real predictor needs TensorFlow
-
+    def __init__(self, model_dir: str | Path, runtime: str = "auto"):
         model_dir = Path(model_dir)
         metadata = read_metadata(model_dir)
         started = time.perf_counter()
+        if runtime not in RUNTIMES:
+            raise ModelLoadError(f"RUNTIME must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
         try:
-            loaded = tf.saved_model.load(str(model_dir))
-            self._fn = loaded.signatures[SIGNATURE]
-        except (OSError, KeyError, ValueError, tf.errors.OpError) as e:
-            raise ModelLoadError(f"cannot load the SavedModel in {model_dir}: {e}") from e
-        self._loaded = loaded  # keeps the function's variables alive
-        self._tf = tf
+            self.runtime = load_runtime(model_dir, runtime)
+        except Exception as e:  # noqa: BLE001 - TensorFlow and LiteRT raise their own types; start-up stops here
+            raise ModelLoadError(f"cannot load the model in {model_dir}: {type(e).__name__}: {e}") from e
         self.info = ModelInfo(metadata["name"], int(metadata["version"]), str(model_dir), metadata)
         self.warm_up()
         log.info(
-            "loaded %s v%s from %s in %.2fs",
+            "loaded %s v%s (%s) from %s in %.2fs",
             self.info.name,
             self.info.version,
+            self.runtime.name,
             model_dir,
             time.perf_counter() - started,
         )
@@ -83,9 +80,7 @@ class Predictor:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """float32 [N, 28, 28] in 0..255 (white on black) -> probabilities float32 [N, 10]."""
-        # Concrete functions are thread-safe; no lock is needed around the call.
-        out = self._fn(images=self._tf.constant(images, dtype=self._tf.float32))
-        return out["probabilities"].numpy()
+        return self.runtime.predict(images)
 
 
 class ModelRegistry:
@@ -130,6 +125,7 @@ class ModelRegistry:
                     "version": meta["version"],
                     "default": name == self.default.info.name,
                     "loaded": name in self._loaded,
+                    "runtime": self._loaded[name].runtime.name if name in self._loaded else None,
                     "architecture": meta.get("architecture"),
                     "parameters": meta.get("parameters"),
                     "test_accuracy": meta.get("metrics", {}).get("test_accuracy"),

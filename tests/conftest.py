@@ -56,7 +56,10 @@ class FakePredictor:
     def __init__(self, name: str = "fake", version: int = 7):
         from service.predictor import ModelInfo
 
+        from types import SimpleNamespace
+
         self.info = ModelInfo(name, version, "/nowhere", {"name": name, "version": version})
+        self.runtime = SimpleNamespace(name="fake")
         self.calls: list = []
 
     def predict(self, images):

@@ -85,21 +85,22 @@ def test_serve_refuses_a_broken_model_clearly(tmp_path, breakage):
     assert result.stderr.startswith("digits-serve: cannot start:") and "Traceback" not in result.stderr
 
 
-def test_gunicorn_exits_nonzero_on_a_corrupt_savedmodel(tmp_path):
-    """Past the CLI's checks, a SavedModel that will not load still stops gunicorn with an error."""
+@pytest.mark.parametrize(("runtime", "broken"), [("savedmodel", "saved_model.pb"), ("litert", "model.tflite")])
+def test_gunicorn_exits_nonzero_on_a_corrupt_model_file(tmp_path, runtime, broken):
+    """Past the CLI's checks, a model file that will not load still stops gunicorn with an error."""
     model = tmp_path / "m" / "1"
     shutil.copytree(MODELS / "softmax" / "1", model)
-    (model / "saved_model.pb").write_bytes(b"garbage")
+    (model / broken).write_bytes(b"garbage")
     result = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--config", "service/gunicorn_conf.py", "service:create_app()"],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "MODEL_DIR": str(model), "PORT": "0", "HOST": "127.0.0.1"},
         cwd=MODELS.parent,
+        env={**os.environ, "MODEL_DIR": str(model), "PORT": "0", "HOST": "127.0.0.1", "RUNTIME": runtime},
     )
     assert result.returncode != 0
-    assert "cannot load the SavedModel" in result.stderr
+    assert "cannot load the model" in result.stdout + result.stderr
 
 
 def test_serve_runs_gunicorn_and_stops_gracefully():

@@ -47,3 +47,17 @@ def test_reaches_the_accuracy_its_metadata_records(shipped, full_mnist):
 
 def test_cnn_is_the_default(real_app):
     assert real_app.extensions["digits"].default.info.name == "cnn"
+
+
+def test_litert_runtime_matches_the_savedmodel(shipped, fixture_data):
+    """Both runtimes give the same probabilities within 1e-4 (SavedModel stays the contract)."""
+    from service.runtimes import LiteRTRuntime, SavedModelRuntime
+
+    _, path = shipped
+    assert read_metadata(path)["runtimes"]["litert"]["max_abs_diff"] <= 1e-4
+    x = fixture_data.x_test.astype("float32")
+    reference = SavedModelRuntime(path).predict(x)
+    litert = LiteRTRuntime(path)
+    assert abs(litert.predict(x) - reference).max() <= 1e-4
+    for n in (1, 3, 17):  # padded batch buckets give the same answers
+        assert abs(litert.predict(x[:n]) - reference[:n]).max() <= 1e-4

@@ -243,3 +243,10 @@ def test_cli_reports_missing_data_clearly(tmp_path, capsys):
 def test_invalid_config_is_rejected():
     with pytest.raises(ValueError, match="unknown arch"):
         TrainConfig(arch="resnet")
+
+
+def test_litert_export_matches(exported, fixture_data):
+    _, result = exported
+    entry = read_metadata(result.path)["runtimes"]["litert"]
+    assert (result.path / entry["file"]).stat().st_size == entry["bytes"]
+    assert entry["max_abs_diff"] <= 1e-4 and entry["checked_images"] == 200

@@ -319,3 +319,21 @@ def test_csp_header_and_no_inline_code(page, live_server):
     # every script and stylesheet is served by the app itself, none from a CDN
     sources = page.eval_on_selector_all("script[src], link[href]", "els => els.map(e => e.src || e.href)")
     assert sources and all(s.startswith(live_server + "/static/") for s in sources), sources
+
+
+def test_model_selector_switches_the_model(page, live_server):
+    models = page.request.get(live_server + "/v1/models").json()
+    others = [m["name"] for m in models["models"] if m["name"] != models["default"]]
+    if not others:
+        pytest.skip("only one model is exported: nothing to choose")
+    open_page(page, live_server)
+    select = page.get_by_test_id("model")
+    expect(select).to_have_value(models["default"])
+    draw(page, ONE)
+    expect_digit(page, 1)
+    expect(page.get_by_test_id("model-name")).to_contain_text(models["default"])
+    with page.expect_request(lambda r: "/predict" in r.url) as sent:
+        select.select_option(others[0])  # the drawing is predicted again by the chosen model
+    assert f"model={others[0]}" in sent.value.url
+    expect(page.get_by_test_id("model-name")).to_contain_text(others[0])
+    expect_digit(page, 1)
