@@ -54,9 +54,9 @@ class FakePredictor:
     """
 
     def __init__(self, name: str = "fake", version: int = 7):
-        from service.predictor import ModelInfo
-
         from types import SimpleNamespace
+
+        from service.predictor import ModelInfo
 
         self.info = ModelInfo(name, version, "/nowhere", {"name": name, "version": version})
         self.runtime = SimpleNamespace(name="fake")
