@@ -36,7 +36,84 @@ def canvas_block() -> str:
     )
 
 
+def performance_block() -> str:
+    r = _result("serve_bench")
+    if not r:
+        return "_Not measured yet._"
+    s, b = r["service"], r["baseline"]
+    rows = [
+        "| measure | this service | baseline (Flask + `model.predict`) |",
+        "|---|---|---|",
+        "| canvas PNG as JSON data URL, one client: p50 / p90 / p99 | "
+        + " / ".join(f"{s['latency_canvas_json'][k]} ms" for k in ("p50_ms", "p90_ms", "p99_ms"))
+        + " | "
+        + " / ".join(f"{b['latency_canvas_json'][k]} ms" for k in ("p50_ms", "p90_ms", "p99_ms"))
+        + " |",
+        "| small PNG upload, one client: p50 / p90 / p99 | "
+        + " / ".join(f"{s['latency_small_png'][k]} ms" for k in ("p50_ms", "p90_ms", "p99_ms"))
+        + " | "
+        + " / ".join(f"{b['latency_small_png'][k]} ms" for k in ("p50_ms", "p90_ms", "p99_ms"))
+        + " |",
+    ]
+    for c in ("1", "4", "16", "64"):
+        rows.append(
+            f"| throughput at {c} connections | {s['throughput_rps'][c]:,.0f} req/s | "
+            f"{b['throughput_rps'][c]:,.0f} req/s |"
+        )
+    rows += [
+        f"| memory (RSS, all processes) | {s['rss_mb']:,.0f} MB | {b['rss_mb']:,.0f} MB |",
+        f"| start to ready | {s['ready_s']} s | {b['ready_s']} s |",
+        f"| errors during the run | {s['errors']} | {b['errors']} |",
+    ]
+    for n, v in s["batch_images_per_s"].items():
+        rows.append(f"| batch of {n} per request | {v:,.0f} images/s | |")
+    ratios = r["ratios"]
+    rows.append(
+        f"\nRatios: p50 latency **{ratios['p50_latency_lower_x']}x** lower, throughput at 16 connections "
+        f"**{ratios['throughput_16_higher_x']}x** higher. Measured {r['measured_at']}."
+    )
+    return "\n".join(rows)
+
+
+def reliability_block() -> str:
+    soak, faults = _result("soak"), _result("faults")
+    lines = []
+    if soak:
+        s = soak
+        lines.append(
+            f"- Soak (`python -m bench.soak`): {s['seconds']:.0f} s at {s['connections']} connections, "
+            f"{s['workers']} workers: {s['requests']:,} requests ({s['rps']:,.0f}/s), **{s['errors']} errors**, "
+            f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms; server memory {s['rss_start_mb']:,.0f} MB at the start, "
+            f"{s['rss_end_mb']:,.0f} MB at the end (growth {s['rss_growth_mb']:+.0f} MB, "
+            f"peak {s['rss_max_mb']:,.0f} MB)."
+        )
+    if faults:
+        f = faults
+        lines.append(
+            f"- Worker killed under load (`python -m bench.faults`): SIGKILL to one of {f['workers_before']} "
+            f"workers while {f['clients']} clients send requests: {f['requests']:,} requests, "
+            f"**{f['failed']} failed** (those in flight on the killed worker); gunicorn had a new worker running "
+            f"{f['replacement_seen_after_s']} s later."
+        )
+    return "\n".join(lines) or "_Not measured yet._"
+
+
+def image_block() -> str:
+    r = _result("image_size")
+    if not r:
+        return "_Not measured yet._"
+    added = r["venv_mb"] + r["service_mb"] + r["models_mb"]
+    return (
+        f"Expected image size: the `python:3.11.7-slim-bookworm` base plus about **{added:,.0f} MB**: the runtime "
+        f"virtualenv {r['venv_mb']:,.0f} MB (CPU-only TensorFlow is most of it), `service/` {r['service_mb']} MB, "
+        f"`models/` {r['models_mb']} MB (`python -m bench.image_size`, {r['measured_at']})."
+    )
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
+    "image-size": image_block,
+    "performance": performance_block,
+    "reliability": reliability_block,
     "models-table": lambda: table(ROOT / "models"),
     "canvas-eval": canvas_block,
 }
