@@ -36,7 +36,7 @@ def _settings(config: dict | None) -> Settings:
 
 def create_app(config: dict | None = None, predictor=None) -> Flask:
     """Build the app. `predictor` defaults to the SavedModel in MODEL_DIR (bundled cnn), loaded now."""
-    from service import api, observability, pages
+    from service import api, observability, pages, ratelimit
     from service.predictor import ModelRegistry, Predictor
 
     settings = _settings(config)
@@ -51,6 +51,7 @@ def create_app(config: dict | None = None, predictor=None) -> Flask:
     app.extensions["digits_settings"] = settings
     register_error_handlers(app)
     observability.install(app)
+    ratelimit.install(app, settings.rate_limit, settings.rate_burst)
     observability.MODEL_INFO.labels(name=predictor.info.name, version=str(predictor.info.version)).set(1)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

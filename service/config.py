@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -33,18 +33,19 @@ class Settings:
     max_image_pixels: int = 25_000_000  # width x height before decoding (decompression bombs)
     max_batch: int = 256  # images per request
     max_json_depth: int = 8
+    rate_limit: float = 0.0  # requests/s per client address and worker; 0 = off
+    rate_burst: int = 20
     runtime: str = "auto"  # auto (LiteRT when the model has one), litert, or savedmodel
-    env: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> Settings:
-        """PORT, HOST, MODEL_DIR, MODELS_ROOT, MAX_CONTENT_LENGTH, MAX_IMAGE_PIXELS, MAX_BATCH, RUNTIME."""
+        """Each field from its upper-case environment variable (PORT, MODEL_DIR, RATE_LIMIT...)."""
         environ = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):
             raw = environ.get(f.name.upper())
-            if raw is not None and f.name != "env":
-                values[f.name] = int(raw) if f.type in ("int", int) else raw
+            if raw is not None:
+                values[f.name] = {"int": int, "float": float}.get(str(f.type), str)(raw)
         return cls(**values)
 
     def resolved_model_dir(self) -> Path:

@@ -70,7 +70,10 @@ def _wants_json() -> bool:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(e: ApiError):
-        return jsonify(error_body(e.code, e.message)), e.status
+        response = jsonify(error_body(e.code, e.message))
+        if getattr(e, "retry_after", None):
+            response.headers["Retry-After"] = str(e.retry_after)
+        return response, e.status
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):

@@ -102,6 +102,7 @@ def spec(settings) -> dict[str, Any]:
         ),
         "415": _error("unsupported content type or image format"),
         "422": _error("no digit found: the image is blank or nearly blank"),
+        "429": _error("rate limit exceeded (only when RATE_LIMIT is set); see Retry-After"),
     }
     ok = {
         "description": "the prediction (or, for 'images', one per image, in order)",

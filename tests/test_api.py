@@ -300,3 +300,30 @@ def test_other_bundled_models_per_request(real_client, name):
     response = real_client.post(f"/predict?model={name}", data=PNG, content_type="image/png")
     assert response.status_code == 200 and response.json["model"]["name"] == name
     assert response.json["digit"] == 1
+
+
+def test_rate_limit_is_optional_per_client_and_answers_429(fake_predictor):
+    app = create_app({"rate_limit": 1, "rate_burst": 2}, predictor=fake_predictor)
+    client = app.test_client()
+    send = lambda addr: client.post(  # noqa: E731
+        "/predict", data=PNG, content_type="image/png", environ_base={"REMOTE_ADDR": addr}
+    )
+    assert [send("10.0.0.1").status_code for _ in range(2)] == [200, 200]
+    limited = send("10.0.0.1")
+    assert limited.status_code == 429 and limited.json["error"]["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert send("10.0.0.2").status_code == 200  # another client has its own bucket
+    assert client.get("/healthz").status_code == 200  # probes are never limited
+
+
+def test_no_rate_limit_by_default(client):
+    assert all(client.post("/predict", data=PNG, content_type="image/png").status_code == 200 for _ in range(30))
+
+
+def test_token_bucket_refills_at_the_rate():
+    from service.ratelimit import TokenBuckets
+
+    buckets = TokenBuckets(rate=2, burst=1)
+    assert buckets.take("a", now=0.0) == 0
+    assert buckets.take("a", now=0.1) == pytest.approx(0.4)
+    assert buckets.take("a", now=0.6) == 0  # 0.5 s later a token is back
