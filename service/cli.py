@@ -15,7 +15,10 @@ GUNICORN_CONF = Path(__file__).with_name("gunicorn_conf.py")
 def check_model(settings) -> str | None:
     """A clear reason why the configured model cannot be served, or None."""
     from service.predictor import ModelLoadError, read_metadata
+    from service.runtimes import RUNTIMES
 
+    if settings.runtime not in RUNTIMES:
+        return f"RUNTIME must be one of {', '.join(RUNTIMES)}, not {settings.runtime!r}"
     try:
         path = settings.resolved_model_dir()
         read_metadata(path)
@@ -36,7 +39,12 @@ def serve(argv: list[str] | None = None) -> int:
         "Settings come from the environment: PORT, HOST, MODEL_DIR, WEB_CONCURRENCY...",
     )
     parser.parse_args(argv)
-    problem = check_model(Settings.from_env())
+    try:
+        settings = Settings.from_env()
+    except ValueError as e:
+        print(f"digits-serve: cannot start: invalid setting: {e}", file=sys.stderr)
+        return 2
+    problem = check_model(settings)
     if problem:
         print(f"digits-serve: cannot start: {problem}", file=sys.stderr)
         return 2

@@ -65,6 +65,13 @@ def test_predict_cli_reports_bad_files_and_exits_nonzero(tmp_path, digit_files):
     assert result.stdout.count("\n") == 1  # the good file was still recognised
 
 
+@pytest.mark.parametrize(("name", "value"), [("PORT", "eighty"), ("MAX_BATCH", "1.5"), ("RUNTIME", "onnx")])
+def test_serve_refuses_invalid_settings_clearly(name, value):
+    result = run_cli("digits-serve", env={name: value})
+    assert result.returncode == 2 and result.stderr.startswith("digits-serve: cannot start:")
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("breakage", ["missing-dir", "no-metadata", "bad-metadata", "no-savedmodel", "bad-contract"])
 def test_serve_refuses_a_broken_model_clearly(tmp_path, breakage):
     model = tmp_path / "cnn" / "1"
