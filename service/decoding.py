@@ -40,34 +40,43 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def _gray_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """(gray, alpha or None), both float32 in 0..1, for any Pillow mode."""
+def has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
+def flatten_alpha(image: Image.Image) -> Image.Image:
+    """An image with transparency -> "L", composited onto a background that contrasts with the strokes.
+
+    A mostly opaque image keeps white paper. A mostly transparent one (a canvas) gets white paper under
+    dark strokes and black paper under light ones, so the strokes always stand out.
+    """
+    if image.mode not in ("LA", "RGBA"):
+        image = image.convert("RGBA")
+    gray, alpha = image.convert("LA").split()
+    transparent = sum(alpha.histogram()[:128]) / (image.width * image.height)
+    background = 255
+    if transparent >= 0.5:
+        g, a = np.asarray(gray, np.uint32), np.asarray(alpha, np.uint32)
+        weight = int(a.sum())
+        ink_level = int((g * a).sum()) / weight if weight else 0.0  # alpha-weighted mean of the strokes
+        background = 255 if ink_level < 128 else 0
+    # composite in C: gray * alpha + background * (1 - alpha), in uint8
+    return Image.composite(gray, Image.new("L", gray.size, background), alpha)
+
+
+def to_gray(image: Image.Image) -> np.ndarray:
+    """Any Pillow mode -> float32 [H, W] in 0..1 (1 = white), transparency flattened."""
     if image.mode.startswith("I;16"):
-        return np.asarray(image, dtype=np.float32) / 65535.0, None
+        return np.asarray(image, dtype=np.float32) / 65535.0
     if image.mode in ("I", "F"):
         a = np.asarray(image, dtype=np.float32)
         top = 65535.0 if a.max() > 255 else (255.0 if a.max() > 1 else 1.0)
-        return np.clip(a / top, 0, 1), None
-    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
-    if has_alpha:
-        la = np.asarray(image.convert("RGBA").convert("LA"), dtype=np.float32) / 255.0
-        return la[..., 0], la[..., 1]
-    if image.mode not in ("L", "RGB"):
+        return np.clip(a / top, 0, 1)
+    if has_alpha(image):
+        image = flatten_alpha(image)
+    elif image.mode not in ("L", "RGB"):
         image = image.convert("RGB")  # CMYK, YCbCr, 1-bit, palette...
-    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0, None
-
-
-def flatten_alpha(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    """Composite onto a background that contrasts with the strokes (dark strokes -> white paper)."""
-    if alpha is None:
-        return gray
-    if (alpha < 0.5).mean() < 0.5:
-        background = 1.0  # mostly opaque: ordinary paper
-    else:
-        weight = alpha.sum()
-        ink_level = float((gray * alpha).sum() / weight) if weight > 0 else 0.0
-        background = 1.0 if ink_level < 0.5 else 0.0
-    return gray * alpha + background * (1.0 - alpha)
+    return np.asarray(image.convert("L"), dtype=np.float32) * np.float32(1 / 255)
 
 
 def _shrink(image: Image.Image) -> Image.Image:
@@ -86,7 +95,6 @@ def decode(data: bytes, max_pixels: int = 25_000_000) -> np.ndarray:
         image = ImageOps.exif_transpose(image)
         if image.mode == "P":
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-        gray, alpha = _gray_alpha(_shrink(image))
+        return to_gray(_shrink(image))
     except _DECODE_ERRORS as e:
         raise InvalidImage(f"corrupt or truncated image ({type(e).__name__}: {e})"[:200]) from e
-    return flatten_alpha(gray, alpha).astype(np.float32, copy=False)

@@ -94,10 +94,10 @@ def test_transparent_canvas_gets_a_contrasting_background(stroke):
 
 
 def test_mostly_opaque_image_keeps_white_paper():
-    gray = np.full((10, 10), 0.9, np.float32)
-    alpha = np.ones((10, 10), np.float32)
-    alpha[0, 0] = 0
-    assert flatten_alpha(gray, alpha)[0, 0] == 1.0
+    image = Image.new("LA", (10, 10), (230, 255))
+    image.putpixel((0, 0), (0, 0))  # one transparent pixel: white paper shows through
+    flat = flatten_alpha(image)
+    assert flat.mode == "L" and flat.getpixel((0, 0)) == 255 and flat.getpixel((5, 5)) == 230
 
 
 def test_large_images_are_shrunk_before_work():
