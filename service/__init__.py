@@ -23,6 +23,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
 }
 
 
@@ -41,13 +42,20 @@ def create_app(config: dict | None = None, predictor=None) -> Flask:
 
     settings = _settings(config)
     app = Flask(__name__)
-    app.config.update(MAX_CONTENT_LENGTH=settings.max_content_length, DEBUG=False, TESTING=False)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        DEBUG=False,
+        TESTING=False,
+        SEND_FILE_MAX_AGE_DEFAULT=365 * 24 * 3600,  # static URLs carry a content hash (pages.asset)
+    )
     app.config.update({k: v for k, v in (config or {}).items() if k.isupper()})
     app.json.sort_keys = False
     load = functools.partial(Predictor, runtime=settings.runtime)
+    registry = ModelRegistry(predictor or load(settings.resolved_model_dir()), settings.models_root, loader=load)
     if predictor is None:
-        predictor = load(settings.resolved_model_dir())
-    app.extensions["digits"] = ModelRegistry(predictor, settings.models_root, loader=load)
+        registry.preload()  # production: every bundled model ready before the first request
+    predictor = registry.default
+    app.extensions["digits"] = registry
     app.extensions["digits_settings"] = settings
     register_error_handlers(app)
     observability.install(app)

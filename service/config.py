@@ -16,9 +16,14 @@ def latest_version(model_base: Path) -> Path:
     """models/<name>/<highest numeric version>/, as TensorFlow Serving picks it."""
     if not model_base.is_dir():
         raise FileNotFoundError(f"model directory {model_base} does not exist")
-    versions = [p for p in model_base.glob("*") if p.is_dir() and re.fullmatch(r"\d+", p.name)]
+    # only complete exports: a version still being written (no metadata.json yet) is skipped
+    versions = [
+        p
+        for p in model_base.glob("*")
+        if p.is_dir() and re.fullmatch(r"\d+", p.name) and (p / "metadata.json").is_file()
+    ]
     if not versions:
-        raise FileNotFoundError(f"no numeric version directory under {model_base}")
+        raise FileNotFoundError(f"no complete version directory (with metadata.json) under {model_base}")
     return max(versions, key=lambda p: int(p.name))
 
 

@@ -40,6 +40,9 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
+_OPAQUE = [0] * 128 + [255] * 128  # lookup table: alpha >= 128 -> mask on
+
+
 def has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
 
@@ -52,13 +55,14 @@ def flatten_alpha(image: Image.Image) -> Image.Image:
     """
     if image.mode not in ("LA", "RGBA"):
         image = image.convert("RGBA")
-    gray, alpha = image.convert("LA").split()
+    alpha = image.getchannel("A")
+    gray = image.convert("L")  # luminance; the alpha band is dropped here and applied below
     transparent = sum(alpha.histogram()[:128]) / (image.width * image.height)
     background = 255
     if transparent >= 0.5:
-        g, a = np.asarray(gray, np.uint32), np.asarray(alpha, np.uint32)
-        weight = int(a.sum())
-        ink_level = int((g * a).sum()) / weight if weight else 0.0  # alpha-weighted mean of the strokes
+        counts = gray.histogram(mask=alpha.point(_OPAQUE))  # grey levels of the strokes
+        strokes = sum(counts)
+        ink_level = sum(level * n for level, n in enumerate(counts)) / strokes if strokes else 0.0
         background = 255 if ink_level < 128 else 0
     # composite in C: gray * alpha + background * (1 - alpha), in uint8
     return Image.composite(gray, Image.new("L", gray.size, background), alpha)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -89,5 +89,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(e: Exception):
         # Logged with its traceback for operators; the client only learns that it was our fault.
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception(
+            "unhandled error on %s %s",
+            request.method,
+            request.path,
+            extra={"request_id": g.get("request_id"), "method": request.method, "path": request.path},
+        )
         return jsonify(error_body("internal_error", "internal server error")), 500

@@ -9,7 +9,9 @@ import tempfile
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 # Each worker is a separate process with its own copy of the model (TensorFlow does not survive fork,
 # so no preload_app). Threads share one model; TensorFlow's own thread pool does the math.
-workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+# Default 2: preprocessing is Python (one core per process under the GIL), so two processes keep a
+# 2-core machine busy; with the LiteRT runtime each worker costs ~60 MB.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))  # a worker silent this long is replaced

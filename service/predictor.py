@@ -109,6 +109,11 @@ class ModelRegistry:
                 self._loaded[name] = self._loader(latest_version(self._root / name))
             return self._loaded[name]
 
+    def preload(self) -> None:
+        """Load every available model now, so no user request pays for a first load."""
+        for name in self.available():
+            self.get(name)
+
     def describe(self) -> list[dict]:
         """What /v1/models lists: every available model, from its metadata (no loading)."""
         out = []

@@ -31,12 +31,16 @@ def to_ink(gray: np.ndarray) -> tuple[np.ndarray, float]:
     """(ink [H, W] in 0..1 with 1 = ink, contrast). Polarity is read off the border, the paper."""
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     paper = float(np.median(border))
-    ink = 1.0 - gray if paper > 0.5 else gray  # dark ink on light paper is inverted
+    # dark ink on light paper is inverted; in place after one copy, as this runs on every full image
+    ink = np.subtract(np.float32(1), gray, dtype=np.float32) if paper > 0.5 else gray.astype(np.float32, copy=True)
     background = 1.0 - paper if paper > 0.5 else paper
     contrast = float(ink.max()) - background
     if contrast <= 0:
-        return np.zeros_like(gray, dtype=np.float32), 0.0
-    return np.clip((ink - background) / contrast, 0, 1).astype(np.float32), contrast
+        return np.zeros_like(ink), 0.0
+    ink -= np.float32(background)
+    ink *= np.float32(1 / contrast)
+    np.clip(ink, 0, 1, out=ink)
+    return ink, contrast
 
 
 def ink_bbox(ink: np.ndarray, threshold: float = INK) -> tuple[int, int, int, int] | None:

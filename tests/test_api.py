@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from service import create_app
+from tests.conftest import MODELS as MODELS_DIR
 from tests.conftest import FakePredictor
 from tests.images import drawn_one, encode, mnist_as_image
 
@@ -327,3 +328,26 @@ def test_token_bucket_refills_at_the_rate():
     assert buckets.take("a", now=0.0) == 0
     assert buckets.take("a", now=0.1) == pytest.approx(0.4)
     assert buckets.take("a", now=0.6) == 0  # 0.5 s later a token is back
+
+
+def test_page_assets_are_versioned_and_cacheable(client):
+    import re
+
+    page = client.get("/")
+    assert page.headers["Cache-Control"] == "no-cache"
+    urls = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.get_data(as_text=True))
+    assert any("app.js?v=" in u for u in urls) and any("style.css?v=" in u for u in urls)
+    for url in urls:
+        asset = client.get(url)
+        assert asset.status_code == 200 and "max-age=31536000" in asset.headers["Cache-Control"]
+    assert "Permissions-Policy" in page.headers
+
+
+def test_half_written_version_is_not_served(tmp_path):
+    import shutil
+
+    from service.config import latest_version
+
+    shutil.copytree(MODELS_DIR / "softmax" / "1", tmp_path / "softmax" / "1")
+    (tmp_path / "softmax" / "2" / "variables").mkdir(parents=True)  # an export in progress
+    assert latest_version(tmp_path / "softmax").name == "1"
