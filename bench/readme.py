@@ -83,7 +83,8 @@ def reliability_block() -> str:
         lines.append(
             f"- Soak (`python -m bench.soak`): {s['seconds']:.0f} s at {s['connections']} connections, "
             f"{s['workers']} workers: {s['requests']:,} requests ({s['rps']:,.0f}/s), **{s['errors']} errors**, "
-            f"p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms; server memory {s['rss_start_mb']:,.0f} MB at the start, "
+            f"p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms; "
+            f"server memory {s['rss_start_mb']:,.0f} MB at the start, "
             f"{s['rss_end_mb']:,.0f} MB at the end (growth {s['rss_growth_mb']:+.1f} MB, "
             f"peak {s['rss_max_mb']:,.0f} MB); the stated bound is 20 MB of growth per 60 s run."
         )
