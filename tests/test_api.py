@@ -351,3 +351,33 @@ def test_half_written_version_is_not_served(tmp_path):
     shutil.copytree(MODELS_DIR / "softmax" / "1", tmp_path / "softmax" / "1")
     (tmp_path / "softmax" / "2" / "variables").mkdir(parents=True)  # an export in progress
     assert latest_version(tmp_path / "softmax").name == "1"
+
+
+def odd_image(digit: np.ndarray, kind: str) -> bytes:
+    image = mnist_as_image(digit)  # dark digit on white, 280x280
+    if kind == "animated-gif":
+        blank = Image.new("L", image.size, 255).convert("P")
+        return encode(image.convert("P"), "GIF", save_all=True, append_images=[blank], duration=50, loop=0)
+    if kind == "png-16bit":
+        return encode(Image.fromarray(np.asarray(image, np.uint16) * 257))
+    if kind == "palette":
+        return encode(image.convert("P", palette=Image.Palette.ADAPTIVE, colors=16))
+    if kind == "cmyk-jpeg":
+        return encode(image.convert("CMYK"), "JPEG", quality=95)
+    if kind == "la":
+        return encode(image.convert("LA"))
+    if kind == "exif-rotated":
+        exif = Image.Exif()
+        exif[0x0112] = 8  # stored rotated: the viewer turns it 90 degrees back
+        return encode(image.transpose(Image.Transpose.ROTATE_270), "JPEG", exif=exif.tobytes(), quality=95)
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("kind", ["animated-gif", "png-16bit", "palette", "cmyk-jpeg", "la", "exif-rotated"])
+def test_real_model_recognises_odd_but_valid_images(real_client, fixture_data, kind):
+    hits = 0
+    for digit, label in zip(fixture_data.x_test[:20], fixture_data.y_test[:20], strict=True):
+        response = real_client.post("/predict", data=odd_image(digit, kind), content_type="application/octet-stream")
+        assert response.status_code == 200, response.json
+        hits += response.json["digit"] == label
+    assert hits >= 19
