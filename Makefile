@@ -7,10 +7,10 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install serve test lint lock clean
 
+# requirements.lock pins every package (as constraints), so every machine runs the same versions.
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	# requirements.lock pins every package (constraints), so all machines run the same versions
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[train,test,dev]"
 	touch $(STAMP)
 
