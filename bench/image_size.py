@@ -25,21 +25,17 @@ def tree_mb(path: Path, skip: str = "") -> float:
     return round(sum(p.stat().st_size for p in files) / 1e6, 1)
 
 
+def image_venv(venv: Path) -> Path:
+    """A fresh virtualenv with exactly requirements/serve.txt, as the image's build stage makes it."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--requirement", str(ROOT / "requirements" / "serve.txt")], check=True, timeout=900)
+    return venv
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        venv = Path(tmp) / "venv"
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run(
-            [
-                str(venv / "bin" / "pip"),
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--requirement",
-                str(ROOT / "requirements" / "serve.txt"),
-            ],
-            check=True,
-        )
+        venv = image_venv(Path(tmp) / "venv")
         result = {
             "venv_mb": tree_mb(venv),
             "service_mb": tree_mb(ROOT / "service", skip="__pycache__"),

@@ -161,22 +161,9 @@ def test_compose_file_is_valid():
 
 @pytest.fixture(scope="module")
 def image_venv(tmp_path_factory) -> Path:
-    """A clean virtualenv with exactly requirements/serve.txt, as the image's build stage makes it."""
-    venv = tmp_path_factory.mktemp("image") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [
-            str(venv / "bin" / "pip"),
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--requirement",
-            str(ROOT / "requirements" / "serve.txt"),
-        ],
-        check=True,
-        timeout=900,
-    )
-    return venv
+    from bench.image_size import image_venv as make
+
+    return make(tmp_path_factory.mktemp("image") / "venv")
 
 
 def test_image_command_serves_outside_docker(image_venv, tmp_path):
