@@ -25,14 +25,17 @@ def rows(models: Path) -> list[dict]:
 
 def table(models: Path) -> str:
     lines = [
-        "| model | version | test accuracy | test errors | parameters | size on disk | training time | epochs (best) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | version | test accuracy | test errors | parameters | SavedModel size | LiteRT size | training time "
+        "| epochs (best) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for m in rows(models):
         t = m["training"]
+        entry = m.get("runtimes", {}).get("litert")
+        litert = f"{entry['bytes'] / 1e6:.2f} MB" if entry else "-"
         lines.append(
             f"| `{m['name']}` | {m['version']} | {m['metrics']['test_accuracy']:.2%} | {m['metrics']['test_errors']} "
-            f"| {m['parameters']:,} | {m['size_bytes'] / 1e6:.2f} MB | {t['time_s'] / 60:.1f} min "
+            f"| {m['parameters']:,} | {m['size_bytes'] / 1e6:.2f} MB | {litert} | {t['time_s'] / 60:.1f} min "
             f"| {t['epochs_run']} ({t['best_epoch']}) |"
         )
     return "\n".join(lines)
