@@ -53,6 +53,20 @@ def serve(argv: list[str] | None = None) -> int:
     return 0  # not reached
 
 
+def _report(path: Path, probs, as_json: bool) -> str:
+    digit, confidence = int(probs.argmax()), float(probs.max())
+    if not as_json:
+        return f"{path}: {digit} ({confidence:.1%})"
+    return json.dumps(
+        {
+            "file": str(path),
+            "digit": digit,
+            "confidence": round(confidence, 6),
+            "probabilities": [round(float(p), 6) for p in probs],
+        }
+    )
+
+
 def predict(argv: list[str] | None = None) -> int:
     """Recognise image files with the same decoding and preprocessing as the service."""
     parser = argparse.ArgumentParser(prog="digits-predict", description=predict.__doc__)
@@ -69,7 +83,7 @@ def predict(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env({**os.environ, **({"MODEL_DIR": args.model_dir} if args.model_dir else {})})
     try:
-        predictor = Predictor(settings.resolved_model_dir())
+        predictor = Predictor(settings.resolved_model_dir(), runtime=settings.runtime)
     except (FileNotFoundError, ModelLoadError) as e:
         print(f"digits-predict: {e}", file=sys.stderr)
         return 2
@@ -81,19 +95,5 @@ def predict(argv: list[str] | None = None) -> int:
             failures += 1
             print(f"{path}: error: {getattr(e, 'message', e)}", file=sys.stderr)
             continue
-        probs = predictor.predict(x[None])[0]
-        digit, confidence = int(probs.argmax()), float(probs.max())
-        if args.json:
-            print(
-                json.dumps(
-                    {
-                        "file": str(path),
-                        "digit": digit,
-                        "confidence": round(confidence, 6),
-                        "probabilities": [round(float(p), 6) for p in probs],
-                    }
-                )
-            )
-        else:
-            print(f"{path}: {digit} ({confidence:.1%})")
+        print(_report(path, predictor.predict(x[None])[0], args.json))
     return 1 if failures else 0

@@ -91,3 +91,23 @@ def test_metrics_add_up_across_two_gunicorn_workers(tmp_path):
     assert {f"test-{i}" for i in range(20)} <= pids  # every request logged as JSON with its id
     workers = {json.loads(line).get("message", "") for line in log.read_text().splitlines() if "Booting worker" in line}
     assert len(workers) == 2
+
+
+def test_unexpected_errors_are_logged_as_json_with_the_request_id(caplog):
+    import logging
+
+    from service import create_app
+    from service.logs import JsonFormatter
+    from tests.conftest import FakePredictor
+
+    class Broken(FakePredictor):
+        def predict(self, images):
+            raise RuntimeError("boom")
+
+    client = create_app(predictor=Broken()).test_client()
+    with caplog.at_level(logging.ERROR, logger="service.errors"):
+        response = client.post("/predict", data=PNG, content_type="image/png", headers={"X-Request-ID": "req-42"})
+    assert response.status_code == 500 and response.headers["X-Request-ID"] == "req-42"
+    (record,) = [r for r in caplog.records if r.name == "service.errors"]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "req-42" and line["level"] == "error" and "RuntimeError: boom" in line["exception"]

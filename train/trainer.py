@@ -120,17 +120,11 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in [path / "saved_model.pb", *path.glob("variables/*")] if p.is_file())
 
 
-def run(config: TrainConfig, data: Mnist | None = None) -> RunResult:
-    """Train, export to out/<name>/<version>/, evaluate the exported model on the test set, report."""
-    data = data if data is not None else load_mnist(config.data_dir)
-    model, training = fit(config, data)
-    base = Path(config.out) / config.name
-    version = config.version or next_version(base)
-    path = base / str(version)
-    export_savedmodel(model, path)
-    # Metrics come from the exported artifact, so they are what the service will get.
-    metrics, probs = evaluate(savedmodel_predict(str(path)), data.x_test, data.y_test)
-    metadata = {
+def _metadata(
+    config: TrainConfig, model: keras.Model, path: Path, version: int, training: dict, data: Mnist, metrics: dict
+) -> dict:
+    """Everything metadata.json records about one export."""
+    return {
         "name": config.name,
         "version": version,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -150,9 +144,21 @@ def run(config: TrainConfig, data: Mnist | None = None) -> RunResult:
         "contract": INPUT_CONTRACT,
         "framework": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
+
+
+def run(config: TrainConfig, data: Mnist | None = None) -> RunResult:
+    """Train, export to out/<name>/<version>/, evaluate the exported model on the test set, report."""
+    data = data if data is not None else load_mnist(config.data_dir)
+    model, training = fit(config, data)
+    base = Path(config.out) / config.name
+    version = config.version or next_version(base)
+    path = base / str(version)
+    export_savedmodel(model, path)
+    # Metrics come from the exported artifact, so they are what the service will get.
+    metrics, probs = evaluate(savedmodel_predict(str(path)), data.x_test, data.y_test)
+    metadata = _metadata(config, model, path, version, training, data, metrics)
     write_metadata(path, metadata)
-    litert = export_litert(path, data.x_test[:1000])  # a faster runtime, checked against the SavedModel
-    metadata["runtimes"] = {"litert": litert}
+    metadata["runtimes"] = {"litert": export_litert(path, data.x_test[:1000])}  # checked against the SavedModel
     if config.report:
         from train.report import write_report  # matplotlib only when a report is wanted
 
