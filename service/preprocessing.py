@@ -98,24 +98,41 @@ def stroke_width(mask: np.ndarray) -> float:
     return 2.0 * area / perimeter
 
 
-def _morph(a: np.ndarray, radius: int, reduce) -> np.ndarray:
-    """`radius` rounds of a 3x3 max (or min) filter, alternating square and cross to stay roughly round."""
+def _morph(a: np.ndarray, radius: int, op: np.ufunc, grow: bool) -> np.ndarray:
+    """`radius` rounds of a 3x3 max (or min) filter, alternating square and cross to stay roughly round.
+
+    The image is padded with background once; with `grow` the result keeps that margin (a dilated
+    stroke is never clipped), otherwise it is cropped back to the input's shape.
+    """
+    p = np.pad(a.astype(np.float32, copy=False), radius)
     for i in range(radius):
-        p = np.pad(a, 1)
-        shifts = [p[1:-1, 1:-1], p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]]
-        if i % 2 == 0:
-            shifts += [p[:-2, :-2], p[:-2, 2:], p[2:, :-2], p[2:, 2:]]
-        a = reduce(shifts, axis=0)
-    return a
+        src = p.copy()
+        pairs = [
+            ((slice(1, None),), (slice(None, -1),)),
+            ((slice(None, -1),), (slice(1, None),)),
+            ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+            ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+        ]
+        if i % 2 == 0:  # the diagonals too: a square step
+            pairs += [
+                ((slice(1, None), slice(1, None)), (slice(None, -1), slice(None, -1))),
+                ((slice(None, -1), slice(None, -1)), (slice(1, None), slice(1, None))),
+                ((slice(1, None), slice(None, -1)), (slice(None, -1), slice(1, None))),
+                ((slice(None, -1), slice(1, None)), (slice(1, None), slice(None, -1))),
+            ]
+        for dst, from_ in pairs:
+            op(p[dst], src[from_], out=p[dst])  # in place: each pixel takes its neighbour's value if larger
+    return p if grow or radius == 0 else p[radius:-radius, radius:-radius]
 
 
 def dilate(a: np.ndarray, radius: int) -> np.ndarray:
     """Grey dilation; the canvas grows by `radius` on every side so no stroke is clipped."""
-    return _morph(np.pad(a, radius), radius, np.max)
+    return _morph(a, radius, np.maximum, grow=True)
 
 
 def erode(a: np.ndarray, radius: int) -> np.ndarray:
-    return _morph(a, radius, np.min)
+    """Grey erosion; the image's border counts as background."""
+    return _morph(a, radius, np.minimum, grow=False)
 
 
 def normalize_stroke(crop: np.ndarray) -> np.ndarray:
