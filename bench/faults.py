@@ -42,7 +42,7 @@ def _client(url: str, body: bytes, stop: threading.Event, results: list) -> None
 
 
 def kill_worker_under_load(clients: int = 4, before_s: float = 2, after_s: float = 6) -> dict:
-    env = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4", "ACCESS_LOG_LEVEL": "WARNING"}
+    env = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4"}
     with running_server(env) as (url, process):
         deadline = time.monotonic() + 30
         while len(worker_pids(process.pid)) < 2 and time.monotonic() < deadline:

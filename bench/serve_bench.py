@@ -75,7 +75,7 @@ def measure(url: str, pid: int, ready_s: float, quick: bool, batches: bool) -> d
 
 
 def run(quick: bool) -> dict:
-    with running_server({"ACCESS_LOG_LEVEL": "WARNING"}) as (url, process):
+    with running_server({}) as (url, process):
         ours = measure(url, process.pid, process.ready_s, quick, batches=True)
     command = [part.format(python=sys.executable, port="{port}") for part in BASELINE]
     with running_server({}, command=command, port_in_command=True) as (url, process):

@@ -20,7 +20,7 @@ RESULT = "bench/results/soak.json"
 
 
 def soak(seconds: float, connections: int, workers: int) -> dict:
-    env = {"WEB_CONCURRENCY": str(workers), "ACCESS_LOG_LEVEL": "WARNING"}
+    env = {"WEB_CONCURRENCY": str(workers)}
     with running_server(env) as (url, process):
         body = canvas_png()
         wrk(f"{url}/predict", body, "image/png", connections, 2)  # warm every worker before measuring
