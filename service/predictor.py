@@ -1,4 +1,4 @@
-"""Model loading: a Predictor per SavedModel, loaded once, checked against its metadata, warmed up."""
+"""Model loading: a Predictor per exported model, loaded once, checked against its metadata, warmed up."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ def read_metadata(model_dir: Path) -> dict:
         raise ModelLoadError(f"{path} is missing: not an exported digits model") from e
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"{path} is unreadable: {e}") from e
+    if not isinstance(metadata, dict):
+        raise ModelLoadError(f"{path} is not a JSON object")
     contract = metadata.get("contract", {})
     spec = contract.get("input", {})
     if spec.get("shape") != [None, 28, 28] or spec.get("dtype") != "float32" or spec.get("range") != [0.0, 255.0]:
@@ -48,7 +50,7 @@ def read_metadata(model_dir: Path) -> dict:
 
 
 class Predictor:
-    """One SavedModel's serving signature: float32 [N, 28, 28] 0..255 -> probabilities [N, 10]."""
+    """One exported model (its LiteRT file or its SavedModel): float32 [N, 28, 28] 0..255 -> probabilities [N, 10]."""
 
     def __init__(self, model_dir: str | Path, runtime: str = "auto"):
         model_dir = Path(model_dir)

@@ -72,7 +72,9 @@ def test_serve_refuses_invalid_settings_clearly(name, value):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("breakage", ["missing-dir", "no-metadata", "bad-metadata", "no-savedmodel", "bad-contract"])
+@pytest.mark.parametrize(
+    "breakage", ["missing-dir", "no-metadata", "bad-metadata", "list-metadata", "no-savedmodel", "bad-contract"]
+)
 def test_serve_refuses_a_broken_model_clearly(tmp_path, breakage):
     model = tmp_path / "cnn" / "1"
     if breakage != "missing-dir":
@@ -81,6 +83,8 @@ def test_serve_refuses_a_broken_model_clearly(tmp_path, breakage):
         (model / "metadata.json").unlink()
     elif breakage == "bad-metadata":
         (model / "metadata.json").write_text("{not json")
+    elif breakage == "list-metadata":
+        (model / "metadata.json").write_text("[1, 2]")
     elif breakage == "no-savedmodel":
         (model / "saved_model.pb").unlink()
     elif breakage == "bad-contract":
