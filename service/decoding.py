@@ -40,9 +40,6 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-_OPAQUE = [0] * 128 + [255] * 128  # lookup table: alpha >= 128 -> mask on
-
-
 def has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
 
@@ -57,13 +54,14 @@ def flatten_alpha(image: Image.Image) -> Image.Image:
         image = image.convert("RGBA")
     alpha = image.getchannel("A")
     gray = image.convert("L")  # luminance; the alpha band is dropped here and applied below
-    transparent = sum(alpha.histogram()[:128]) / (image.width * image.height)
+    # the statistics below need no full resolution: a 4x-reduced copy (box filter, in C) is 16x cheaper
+    factor = max(1, min(4, image.width, image.height))
+    a = np.asarray(alpha.reduce(factor), np.float32)
     background = 255
-    if transparent >= 0.5:
-        counts = gray.histogram(mask=alpha.point(_OPAQUE))  # grey levels of the strokes
-        strokes = sum(counts)
-        ink_level = sum(level * n for level, n in enumerate(counts)) / strokes if strokes else 0.0
-        background = 255 if ink_level < 128 else 0
+    if (a < 128).mean() >= 0.5:  # mostly transparent: a canvas
+        weight = float(a.sum())
+        ink_level = float((np.asarray(gray.reduce(factor), np.float32) * a).sum()) / weight if weight else 0.0
+        background = 255 if ink_level < 128 else 0  # alpha-weighted mean grey of the strokes
     # composite in C: gray * alpha + background * (1 - alpha), in uint8
     return Image.composite(gray, Image.new("L", gray.size, background), alpha)
 
