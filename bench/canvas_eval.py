@@ -6,21 +6,20 @@ dark-on-white, dark-on-transparent or light-on-dark, PNG-encoded, and then sent 
 service's own decoding and preprocessing and the model. This is what a canvas user produces,
 and the digits are ones the model never trained on.
 
-    python -m bench.canvas_eval --data-dir ../shared/data/mnist [--limit N] [--model-dir DIR]
+    python -m bench.canvas_eval --data-dir ../shared/data/mnist [--limit N] [--model-dir DIR] [--save]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from bench.results import emit
 from service.preprocessing import crop_to_ink, dilate, erode, resize
 
 STYLES = ("dark-on-white", "dark-on-transparent", "light-on-dark")
@@ -111,17 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", help="SavedModel directory (default: the bundled cnn)")
     parser.add_argument("--limit", type=int, default=10000, help="test digits to draw (default: all 10,000)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", help="also write the result JSON here (bench/results/canvas_eval.json)")
+    parser.add_argument("--save", action="store_true", help="record the result in bench/results/canvas_eval.json")
     args = parser.parse_args(argv)
     data = load_mnist(args.data_dir)
     settings = Settings(model_dir=args.model_dir or "")
     predictor = Predictor(settings.resolved_model_dir())
     result = evaluate(predictor, data.x_test[: args.limit], data.y_test[: args.limit], args.seed)
     result["model"] = {"name": predictor.info.name, "version": predictor.info.version}
-    text = json.dumps(result, indent=2) + "\n"
-    sys.stdout.write(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    emit(result, "canvas_eval" if args.save else None)
     return 0
 
 

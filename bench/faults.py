@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import signal
 import sys
@@ -16,9 +15,8 @@ import time
 from pathlib import Path
 
 from bench.payloads import canvas_png
+from bench.results import emit
 from bench.server import running_server
-
-RESULT = Path(__file__).parent / "results" / "faults.json"
 
 
 def worker_pids(master: int) -> set[int]:
@@ -81,10 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
-    text = json.dumps(kill_worker_under_load(), indent=2) + "\n"
-    sys.stdout.write(text)
-    if not args.no_save:
-        RESULT.write_text(text)
+    emit(kill_worker_under_load(), None if args.no_save else "faults")
     return 0
 
 

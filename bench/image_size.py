@@ -9,15 +9,15 @@ without reports). The image is these plus the python:3.11.7-slim-bookworm base.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.results import emit
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "bench" / "results" / "image_size.json"
 
 
 def tree_mb(path: Path, skip: str = "") -> float:
@@ -42,9 +42,7 @@ def main() -> int:
             "models_mb": tree_mb(ROOT / "models", skip="report"),
             "measured_at": time.strftime("%Y-%m-%d"),
         }
-    text = json.dumps(result, indent=2) + "\n"
-    sys.stdout.write(text)
-    RESULT.write_text(text)
+    emit(result, "image_size")
     return 0
 
 

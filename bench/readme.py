@@ -8,21 +8,16 @@ figure in the README can be traced to a command. `--check` exits 1 when the READ
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.results import load
 from train.table import table
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-
-
-def _result(name: str) -> dict | None:
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+_result = load
 
 
 def canvas_block() -> str:

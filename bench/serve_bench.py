@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from bench.load import rss_mb, wrk
 from bench.payloads import batch_json, canvas_json, small_png
+from bench.results import emit
 from bench.server import running_server
 
-RESULT = Path(__file__).parent / "results" / "serve_bench.json"
 BASELINE = ["{python}", "-m", "gunicorn", "--workers", "2", "--bind", "127.0.0.1:{port}", "bench.baseline_app:app"]
 
 
@@ -97,11 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.serve_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke mode: tiny counts, result not saved")
     args = parser.parse_args(argv)
-    result = run(args.quick)
-    text = json.dumps(result, indent=2) + "\n"
-    sys.stdout.write(text)
-    if not args.quick:
-        RESULT.write_text(text)
+    emit(run(args.quick), None if args.quick else "serve_bench")
     return 0
 
 

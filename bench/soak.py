@@ -7,16 +7,14 @@ python -m bench.soak --seconds 3 --connections 4 --no-save    # smoke mode (CI)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
 
 from bench.load import rss_mb, wrk
 from bench.payloads import canvas_png
+from bench.results import emit
 from bench.server import running_server
-
-RESULT = "bench/results/soak.json"
 
 
 def soak(seconds: float, connections: int, workers: int) -> dict:
@@ -61,15 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--no-save", action="store_true", help=f"do not write {RESULT}")
+    parser.add_argument("--no-save", action="store_true", help="do not write bench/results/soak.json")
     args = parser.parse_args(argv)
-    result = soak(args.seconds, args.connections, args.workers)
-    text = json.dumps(result, indent=2) + "\n"
-    sys.stdout.write(text)
-    if not args.no_save:
-        from bench.readme import ROOT
-
-        (ROOT / RESULT).write_text(text)
+    emit(soak(args.seconds, args.connections, args.workers), None if args.no_save else "soak")
     return 0
 
 

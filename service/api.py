@@ -10,7 +10,7 @@ from flask import Blueprint, Request, current_app, jsonify, request
 from PIL import Image
 
 from service import inputs
-from service.errors import ApiError, BadRequest, UnsupportedMediaType
+from service.errors import BadRequest, UnsupportedMediaType, batch_item
 from service.observability import record_predictions
 from service.openapi import spec
 from service.predictor import ModelRegistry, Predictor
@@ -38,12 +38,8 @@ def prepare(grays: list[np.ndarray], batch: bool) -> np.ndarray:
     """Preprocess each image; in a batch, an error names the image's index. -> float32 [N, 28, 28]."""
     out = []
     for i, gray in enumerate(grays):
-        try:
+        with batch_item(i if batch else None):
             out.append(preprocess(gray))
-        except ApiError as e:
-            if batch:
-                e.message = f"images[{i}]: {e.message}"
-            raise
     return np.stack(out).astype(np.float32)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -56,6 +58,17 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
+
+
+@contextlib.contextmanager
+def batch_item(index: int | None) -> Iterator[None]:
+    """Prefix any API error raised inside with `images[index]: ` (nothing when not in a batch)."""
+    try:
+        yield
+    except ApiError as e:
+        if index is not None:
+            e.message = f"images[{index}]: {e.message}"
+        raise
 
 
 def error_body(code: str, message: str) -> dict:

@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from service.decoding import decode
-from service.errors import BadRequest, TooLarge, UnsupportedMediaType
+from service.errors import BadRequest, TooLarge, UnsupportedMediaType, batch_item
 
 DATA_URL = re.compile(
     r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,(?P<data>.*)$", re.DOTALL
@@ -112,11 +112,8 @@ def json_to_grays(payload: dict, max_pixels: int, max_batch: int) -> tuple[list[
         raise TooLarge(f"batch of {len(items)} images; the limit is {max_batch}")
     grays = []
     for i, item in enumerate(items):
-        try:
+        with batch_item(i):
             grays.append(item_to_gray(item, max_pixels))
-        except (BadRequest, TooLarge, UnsupportedMediaType) as e:
-            e.message = f"images[{i}]: {e.message}"
-            raise
     return grays, True
 
 

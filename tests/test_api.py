@@ -192,6 +192,12 @@ def test_batch_over_the_limit_is_413(fake_predictor):
     assert response.status_code == 413 and "limit is 3" in response.json["error"]["message"]
 
 
+def test_batch_decode_error_names_the_image(client):
+    response = client.post("/predict", json={"images": [data_url(PNG), data_url(PNG[: len(PNG) // 2])]})
+    assert response.status_code == 400
+    assert response.json["error"]["message"].startswith("images[1]:")
+
+
 def test_batch_error_names_the_image(client):
     response = client.post("/predict", json={"images": [data_url(PNG), data_url(BLANK)]})
     assert response.status_code == 422

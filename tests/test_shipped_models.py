@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from service.config import latest_version
 from tests.conftest import MODELS, require
 from train.evaluate import evaluate, savedmodel_predict
 from train.export import read_metadata
-from train.table import latest
 
 TARGETS = {"cnn": 0.9970, "mlp": 0.982, "softmax": 0.92}
 
@@ -16,7 +16,7 @@ TARGETS = {"cnn": 0.9970, "mlp": 0.982, "softmax": 0.92}
 def shipped(request):
     base = MODELS / request.param
     require(base.is_dir(), f"models/{request.param} is missing")
-    return request.param, latest(base)
+    return request.param, latest_version(base)
 
 
 def test_layout_metadata_and_report(shipped):

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
+from service.config import latest_version  # the version the service would serve
+
 ORDER = ("cnn", "mlp", "softmax")
-
-
-def latest(base: Path) -> Path:
-    return max((p for p in base.iterdir() if re.fullmatch(r"\d+", p.name)), key=lambda p: int(p.name))
 
 
 def rows(models: Path) -> list[dict]:
@@ -20,7 +17,7 @@ def rows(models: Path) -> list[dict]:
         (p.name for p in models.iterdir() if p.is_dir()),
         key=lambda n: (n not in ORDER, ORDER.index(n) if n in ORDER else 0, n),
     )
-    return [json.loads((latest(models / name) / "metadata.json").read_text()) for name in names]
+    return [json.loads((latest_version(models / name) / "metadata.json").read_text()) for name in names]
 
 
 def table(models: Path) -> str:
