@@ -53,17 +53,29 @@ def flatten_alpha(image: Image.Image) -> Image.Image:
     if image.mode not in ("LA", "RGBA"):
         image = image.convert("RGBA")
     alpha = image.getchannel("A")
-    gray = image.convert("L")  # luminance; the alpha band is dropped here and applied below
-    # the statistics below need no full resolution: a 4x-reduced copy (box filter, in C) is 16x cheaper
-    factor = max(1, min(4, image.width, image.height))
-    a = np.asarray(alpha.reduce(factor), np.float32)
+    box = alpha.getbbox()  # the pixels that are not fully transparent: outside it, only paper
+    if box is None:
+        return Image.new("L", image.size, 255)
+    alpha = alpha.crop(box)
+    gray = image.crop(box).convert("L")  # luminance; the alpha band is dropped here and applied below
+    a = np.asarray(alpha)
     background = 255
-    if (a < 128).mean() >= 0.5:  # mostly transparent: a canvas
-        weight = float(a.sum())
-        ink_level = float((np.asarray(gray.reduce(factor), np.float32) * a).sum()) / weight if weight else 0.0
-        background = 255 if ink_level < 128 else 0  # alpha-weighted mean grey of the strokes
-    # composite in C: gray * alpha + background * (1 - alpha), in uint8
-    return Image.composite(gray, Image.new("L", gray.size, background), alpha)
+    if np.count_nonzero(a >= 128) <= image.width * image.height / 2:  # mostly transparent: a canvas
+        background = 255 if ink_level(gray, alpha) < 128 else 0
+    # composite in C, on the box only: gray * alpha + background * (1 - alpha), in uint8
+    flat = Image.new("L", image.size, background)
+    flat.paste(Image.composite(gray, Image.new("L", gray.size, background), alpha), box)
+    return flat
+
+
+def ink_level(gray: Image.Image, alpha: Image.Image) -> float:
+    """Alpha-weighted mean grey (0..255) of the strokes; a large area is measured on a 4x-reduced copy."""
+    factor = 4 if gray.width * gray.height > 256 * 256 else 1  # reduce() is a box filter, in C
+    if factor > 1:
+        gray, alpha = gray.reduce(factor), alpha.reduce(factor)
+    g, a = np.asarray(gray, np.float32), np.asarray(alpha, np.float32)
+    weight = float(a.sum())
+    return float((g * a).sum()) / weight if weight else 0.0
 
 
 def to_gray(image: Image.Image) -> np.ndarray:
@@ -78,7 +90,9 @@ def to_gray(image: Image.Image) -> np.ndarray:
         image = flatten_alpha(image)
     elif image.mode not in ("L", "RGB"):
         image = image.convert("RGB")  # CMYK, YCbCr, 1-bit, palette...
-    return np.asarray(image.convert("L"), dtype=np.float32) * np.float32(1 / 255)
+    if image.mode != "L":
+        image = image.convert("L")
+    return np.asarray(image, dtype=np.float32) * np.float32(1 / 255)
 
 
 def _shrink(image: Image.Image) -> Image.Image:
@@ -94,7 +108,8 @@ def decode(data: bytes, max_pixels: int = 25_000_000) -> np.ndarray:
         if image.format == "JPEG":
             image.draft("L" if image.mode == "L" else "RGB", (WORKING_SIDE, WORKING_SIDE))  # DCT-domain shrink
         image.seek(0)
-        image = ImageOps.exif_transpose(image)
+        image.load()
+        ImageOps.exif_transpose(image, in_place=True)  # in place: no copy when there is nothing to turn
         if image.mode == "P":
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         return to_gray(_shrink(image))

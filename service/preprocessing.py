@@ -27,20 +27,55 @@ STROKE_RANGE = (0.7, 1.45)  # widths within this factor are left alone: 80% of M
 CENTRE = 14.0
 
 
-def to_ink(gray: np.ndarray) -> tuple[np.ndarray, float]:
-    """(ink [H, W] in 0..1 with 1 = ink, contrast). Polarity is read off the border, the paper."""
+def ink_levels(gray: np.ndarray) -> tuple[bool, float, float]:
+    """(dark_ink, background, contrast) of a gray image [H, W] in 0..1, all in ink units (1 = full ink).
+
+    Polarity is read off the border, the paper: dark ink on light paper when the border is light.
+    """
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     paper = float(np.median(border))
-    # dark ink on light paper is inverted; in place after one copy, as this runs on every full image
-    ink = np.subtract(np.float32(1), gray, dtype=np.float32) if paper > 0.5 else gray.astype(np.float32, copy=True)
-    background = 1.0 - paper if paper > 0.5 else paper
-    contrast = float(ink.max()) - background
+    dark = paper > 0.5
+    background = 1.0 - paper if dark else paper
+    peak = 1.0 - float(gray.min()) if dark else float(gray.max())
+    return dark, background, max(0.0, peak - background)
+
+
+def ink_of(gray: np.ndarray, levels: tuple[bool, float, float]) -> np.ndarray:
+    """Gray [H, W] 0..1 -> ink [H, W] float32 0..1 (1 = ink), given the image's ink_levels()."""
+    dark, background, contrast = levels
     if contrast <= 0:
-        return np.zeros_like(ink), 0.0
+        return np.zeros(gray.shape, np.float32)
+    # in place after one copy, as this can run on a full image
+    ink = np.subtract(np.float32(1), gray, dtype=np.float32) if dark else gray.astype(np.float32, copy=True)
     ink -= np.float32(background)
     ink *= np.float32(1 / contrast)
-    np.clip(ink, 0, 1, out=ink)
-    return ink, contrast
+    return np.clip(ink, 0, 1, out=ink)
+
+
+def to_ink(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """(ink [H, W] in 0..1 with 1 = ink, contrast)."""
+    levels = ink_levels(gray)
+    return ink_of(gray, levels), levels[2]
+
+
+def ink_region(gray: np.ndarray, levels: tuple[bool, float, float], threshold: float = INK) -> np.ndarray:
+    """crop_to_ink(ink_of(gray)), exactly, without converting the whole image: [h, w] float32 ink.
+
+    The bounding box is first found on the raw gray with a slightly looser threshold (so it holds the
+    exact box), then only that region is converted and cropped exactly. Empty [0, 0] if there is no ink.
+    """
+    dark, background, contrast = levels
+    loose = background + (threshold - 1e-3) * contrast  # in ink units
+    mask = gray < (1.0 - loose) if dark else gray > loose
+    rows = np.flatnonzero(mask.any(axis=1))
+    if contrast <= 0 or rows.size == 0:
+        return np.zeros((0, 0), np.float32)
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    region = ink_of(gray[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], levels)
+    box = ink_bbox(region, threshold)
+    if box is None:
+        return np.zeros((0, 0), np.float32)
+    return region[box[0] : box[1], box[2] : box[3]]
 
 
 def ink_bbox(ink: np.ndarray, threshold: float = INK) -> tuple[int, int, int, int] | None:
@@ -57,8 +92,12 @@ def is_blank(ink: np.ndarray, contrast: float) -> bool:
     box = ink_bbox(ink)
     if contrast < MIN_CONTRAST or box is None:
         return True
-    extent = max(box[1] - box[0], box[3] - box[2])
-    return extent < max(2, MIN_EXTENT * max(ink.shape))
+    return is_speck((box[1] - box[0], box[3] - box[2]), ink.shape)
+
+
+def is_speck(ink_shape: tuple[int, int], image_shape: tuple[int, ...]) -> bool:
+    """Ink spanning less than MIN_EXTENT of the image (and at least 2 px) is a speck, not a digit."""
+    return max(ink_shape) < max(2, MIN_EXTENT * max(image_shape))
 
 
 def crop_to_ink(ink: np.ndarray, threshold: float = INK) -> np.ndarray:
@@ -168,9 +207,11 @@ def preprocess(gray: np.ndarray) -> np.ndarray:
     """Grayscale [H, W] 0..1 -> model input [28, 28] float32 0..255 (white ink on black)."""
     if gray.ndim != 2 or gray.size == 0:
         raise ValueError(f"expected a non-empty 2-D grayscale array, got shape {gray.shape}")
-    ink, contrast = to_ink(gray.astype(np.float32, copy=False))
-    if is_blank(ink, contrast):
+    levels = ink_levels(gray)
+    # the same as crop_to_ink(to_ink(gray)) after is_blank(), but only the digit's box is converted
+    crop = ink_region(gray, levels) if levels[2] >= MIN_CONTRAST else np.zeros((0, 0), np.float32)
+    if crop.size == 0 or is_speck(crop.shape, gray.shape):
         raise NoDigit("no digit found: the image is blank or nearly blank")
-    work = normalize_stroke(crop_to_ink(ink))
+    work = normalize_stroke(crop)
     digit = fit_to_box(crop_to_ink(work, 0.05), BOX)
     return center_by_mass(digit) * 255.0
