@@ -14,9 +14,16 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 worker_class = "gthread"
+# One listening socket per worker (SO_REUSEPORT): the kernel spreads new connections evenly over the
+# workers. With one shared socket, whichever worker wakes first accepts, and a burst of keep-alive
+# connections can all land on one worker while the other idles (measured: half the throughput).
+reuse_port = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))  # a worker silent this long is replaced
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))  # SIGTERM: in-flight requests finish
 keepalive = 5
+# The worker heartbeat touches a file on every loop iteration; on a disk file system that costs a
+# metadata write per request (gunicorn's docs advise tmpfs). /dev/shm is tmpfs on Linux and in Docker.
+worker_tmp_dir = os.environ.get("WORKER_TMP_DIR") or ("/dev/shm" if os.path.isdir("/dev/shm") else None)
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 # Tight request-line and header limits: the API needs nothing bigger.

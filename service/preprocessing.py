@@ -129,12 +129,20 @@ def fit_to_box(a: np.ndarray, box: int = BOX) -> np.ndarray:
 
 def stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width of a binary drawing: 2 x area / perimeter (a long stroke's perimeter is ~2x its length)."""
-    area = int(mask.sum())
+    area = np.count_nonzero(mask)
     if area == 0:
         return 0.0
-    padded = np.pad(mask, 1).astype(np.int8)
-    perimeter = int(np.abs(np.diff(padded, axis=0)).sum() + np.abs(np.diff(padded, axis=1)).sum())
-    return 2.0 * area / perimeter
+    # perimeter: edges between ink and background, the image's border counting as background
+    inner = np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(mask[:, 1:] != mask[:, :-1])
+    edge = np.count_nonzero(mask[0]) + np.count_nonzero(mask[-1]) + np.count_nonzero(mask[:, 0])
+    return 2.0 * area / (inner + edge + np.count_nonzero(mask[:, -1]))
+
+
+# The 3x3 neighbourhood as (destination, source) slice pairs: the 4 edge neighbours ("cross"),
+# then the 4 diagonal ones (with the cross, a "square").
+_C, _U, _D = slice(None), slice(1, None), slice(None, -1)
+_CROSS = (((_U,), (_D,)), ((_D,), (_U,)), ((_C, _U), (_C, _D)), ((_C, _D), (_C, _U)))
+_DIAGONALS = (((_U, _U), (_D, _D)), ((_D, _D), (_U, _U)), ((_U, _D), (_D, _U)), ((_D, _U), (_U, _D)))
 
 
 def _morph(a: np.ndarray, radius: int, op: np.ufunc, grow: bool) -> np.ndarray:
@@ -144,22 +152,10 @@ def _morph(a: np.ndarray, radius: int, op: np.ufunc, grow: bool) -> np.ndarray:
     stroke is never clipped), otherwise it is cropped back to the input's shape.
     """
     p = np.pad(a.astype(np.float32, copy=False), radius)
+    src = np.empty_like(p)
     for i in range(radius):
-        src = p.copy()
-        pairs = [
-            ((slice(1, None),), (slice(None, -1),)),
-            ((slice(None, -1),), (slice(1, None),)),
-            ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
-            ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
-        ]
-        if i % 2 == 0:  # the diagonals too: a square step
-            pairs += [
-                ((slice(1, None), slice(1, None)), (slice(None, -1), slice(None, -1))),
-                ((slice(None, -1), slice(None, -1)), (slice(1, None), slice(1, None))),
-                ((slice(1, None), slice(None, -1)), (slice(None, -1), slice(1, None))),
-                ((slice(None, -1), slice(1, None)), (slice(1, None), slice(None, -1))),
-            ]
-        for dst, from_ in pairs:
+        np.copyto(src, p)
+        for dst, from_ in _CROSS + _DIAGONALS if i % 2 == 0 else _CROSS:  # even rounds: a square step
             op(p[dst], src[from_], out=p[dst])  # in place: each pixel takes its neighbour's value if larger
     return p if grow or radius == 0 else p[radius:-radius, radius:-radius]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.decoding import decode, flatten_alpha
+from service.decoding import REDUCED_SIDE, decode, flatten_alpha
 from service.errors import InvalidImage, TooLarge, UnsupportedMediaType
 from tests.images import drawn_one, encode
 
@@ -71,8 +71,9 @@ def test_exif_orientation_is_applied():
     exif = image.getexif()
     exif[0x0112] = 6  # "rotate 90 CW to display": portrait, block on top
     gray = decode(encode(image, "JPEG", exif=exif.tobytes(), quality=95))
-    assert gray.shape == (300, 100)
-    assert gray[:50].mean() < 0.2 and gray[-100:].mean() > 0.8
+    height, width = gray.shape
+    assert height == 3 * width  # portrait (at whatever working resolution)
+    assert gray[: height // 6].mean() < 0.2 and gray[-height // 3 :].mean() > 0.8
 
 
 def test_animated_gif_uses_the_first_frame(reference):
@@ -102,7 +103,14 @@ def test_mostly_opaque_image_keeps_white_paper():
 
 def test_large_images_are_shrunk_before_work():
     gray = decode(encode(drawn_one(size=3000, width=150)))
-    assert max(gray.shape) == 1024
+    assert REDUCED_SIDE <= max(gray.shape) < 2 * REDUCED_SIDE
+
+
+@pytest.mark.parametrize("size", [139, 140, 280, 420, 1000])
+def test_images_are_reduced_by_a_whole_factor_towards_the_working_side(size):
+    gray = decode(encode(drawn_one(size=size, width=size // 14)))
+    factor = max(1, size // REDUCED_SIDE)
+    assert gray.shape == (-(-size // factor),) * 2  # ceil: Pillow's reduce() keeps the partial edge
 
 
 def test_decompression_bomb_is_refused_before_decoding():
