@@ -54,6 +54,7 @@ def child_exit(server, worker):
 # ---- logs: JSON lines on stdout. The app writes the access log itself (logger digits.access), with
 # the request id it also returns in X-Request-ID, so gunicorn's own access log is off.
 accesslog = None
+logger_class = "service.logs.AppAccessLogger"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,

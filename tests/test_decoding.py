@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.decoding import REDUCED_SIDE, decode, flatten_alpha
+from service.decoding import REDUCED_SIDE, _load_png, decode, flatten_alpha, open_image, plain_png
 from service.errors import InvalidImage, TooLarge, UnsupportedMediaType
 from tests.images import drawn_one, encode
 
@@ -172,3 +173,71 @@ def test_non_images_are_unsupported(blob):
 def test_empty_bytes_are_invalid():
     with pytest.raises(InvalidImage, match="empty"):
         decode(b"")
+
+
+# ---- the libspng path for plain PNGs must decode exactly as Pillow does --------------------------
+
+
+def _pillow_pixels(blob: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(blob)) as image:
+        return np.asarray(image)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
+@pytest.mark.parametrize("optimize", [False, True])  # different zlib settings and filters
+def test_plain_png_fast_path_matches_pillow_pixel_for_pixel(mode, optimize):
+    rng = np.random.default_rng(len(mode) + optimize)
+    channels = len(mode)
+    for size in [(1, 1), (37, 280), (280, 280), (500, 123)]:
+        shape = (size[1], size[0], channels) if channels > 1 else (size[1], size[0])
+        noise = rng.integers(0, 256, shape, dtype=np.uint8)
+        noise[: size[1] // 2] //= 64  # smooth rows, so that every PNG filter type gets picked
+        blob = encode(Image.fromarray(noise, mode), optimize=optimize)
+        image = open_image(blob, 10**8)
+        assert plain_png(image, blob)
+        assert np.array_equal(np.asarray(_load_png(blob, image.mode)), _pillow_pixels(blob))
+
+
+def _orientation(value: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = value
+    return exif.tobytes()
+
+
+@pytest.mark.parametrize(
+    "image, kw",
+    [
+        (Image.new("RGB", (20, 20), "white"), {"transparency": (255, 255, 255)}),  # tRNS
+        (Image.new("I;16", (20, 20), 300), {}),  # 16 bits
+        (Image.new("1", (20, 20), 1), {}),  # 1 bit
+        (Image.new("P", (20, 20), 3), {}),  # palette
+        (Image.new("LA", (20, 20), (9, 255)), {}),  # grey + alpha
+        (Image.new("L", (20, 20), 9), {"exif": _orientation(1)}),  # eXIf
+    ],
+)
+def test_other_pngs_take_pillows_path(image, kw):
+    blob = encode(image, **kw)
+    assert not plain_png(open_image(blob, 10**8), blob)
+    assert decode(blob).shape == (20, 20)
+
+
+def test_corrupt_plain_png_is_a_clear_error():
+    blob = bytearray(encode(drawn_one()))
+    idat = blob.index(b"IDAT")
+    blob[idat + 8 : idat + 40] = bytes(32)  # garbage in the compressed stream
+    with pytest.raises(InvalidImage):
+        decode(bytes(blob))
+
+
+@pytest.mark.parametrize("factor", [2, 3, 7])
+@pytest.mark.parametrize("seed", range(4))
+def test_flattening_a_box_then_reducing_equals_reducing_the_whole_composite(factor, seed):
+    rng = np.random.default_rng(seed)
+    width, height = rng.integers(factor, 300, 2)
+    rgba = np.zeros((height, width, 4), np.uint8)
+    top, left = rng.integers(0, height), rng.integers(0, width)  # a random patch, maybe at an edge
+    patch = rgba[top : top + rng.integers(1, 80), left : left + rng.integers(1, 80)]
+    patch[...] = rng.integers(0, 256, patch.shape, dtype=np.uint8)
+    image = Image.fromarray(rgba, "RGBA")
+    expected = np.asarray(flatten_alpha(image).reduce(factor))
+    assert np.array_equal(np.asarray(flatten_alpha(image, factor)), expected)
