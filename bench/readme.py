@@ -62,10 +62,14 @@ def performance_block() -> str:
     ]
     for n, v in s["batch_images_per_s"].items():
         rows.append(f"| batch of {n} per request | {v:,.0f} images/s | |")
+    if "model_alone_batch_256_images_per_s" in r:
+        alone = r["model_alone_batch_256_images_per_s"]
+        rows.append(f"| the model alone (LiteRT, in process), batch of 256 | {alone:,.0f} images/s | |")
     ratios = r["ratios"]
     rows.append(
         f"\nRatios: p50 latency **{ratios['p50_latency_lower_x']}x** lower, throughput at 16 connections "
-        f"**{ratios['throughput_16_higher_x']}x** higher. Measured {r['measured_at']}."
+        f"**{ratios['throughput_16_higher_x']}x** higher. Medians of {r.get('repeats', 1)} runs, "
+        f"measured {r['measured_at']}."
     )
     return "\n".join(rows)
 
