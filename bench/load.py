@@ -11,7 +11,7 @@ from pathlib import Path
 
 # wrk's Lua hooks: POST a fixed body, and print a JSON summary at the end.
 LUA = """
-wrk.method = "POST"
+wrk.method = "%(method)s"
 wrk.headers["Content-Type"] = "%(content_type)s"
 local f = io.open("%(body)s", "rb")
 wrk.body = f:read("*a")
@@ -28,7 +28,9 @@ end
 """
 
 
-def wrk(url: str, body: bytes, content_type: str, connections: int, seconds: float, threads: int = 2) -> dict:
+def wrk(
+    url: str, body: bytes, content_type: str, connections: int, seconds: float, threads: int = 2, method: str = "POST"
+) -> dict:
     """Run wrk against `url` and return requests/s, latency percentiles and error counts."""
     binary = shutil.which("wrk")
     if not binary:
@@ -36,7 +38,7 @@ def wrk(url: str, body: bytes, content_type: str, connections: int, seconds: flo
     with tempfile.TemporaryDirectory() as tmp:
         body_path, script = Path(tmp) / "body", Path(tmp) / "post.lua"
         body_path.write_bytes(body)
-        script.write_text(LUA % {"content_type": content_type, "body": body_path})
+        script.write_text(LUA % {"method": method, "content_type": content_type, "body": body_path})
         out = subprocess.run(
             [
                 binary,

@@ -74,6 +74,28 @@ def performance_block() -> str:
     return "\n".join(rows)
 
 
+def parts_block() -> str:
+    r = _result("request_parts")
+    if not r:
+        return "_Not measured yet._"
+    floor = r["http_floor_ms"] + r["decode_ms"] + r["model_ms"]
+    return "\n".join(
+        [
+            "| stage of one canvas request | median |",
+            "|---|---|",
+            f"| gunicorn + Flask + middleware (`GET /healthz`, wrk, one connection) | {r['http_floor_ms']} ms |",
+            f"| decode the PNG data and flatten it (libspng for plain PNGs) | {r['decode_ms']} ms |",
+            f"| the same with Pillow alone | {r['decode_pillow_only_ms']} ms |",
+            f"| preprocess (crop, stroke width, fit, centre) | {r['preprocess_ms']} ms |",
+            f"| the CNN, one image (LiteRT) | {r['model_ms']} ms |",
+            f"| everything between reading the body and writing the JSON | {r['whole_in_process_ms']} ms |",
+            "",
+            f"Without any preprocessing, HTTP + decoding + the CNN already take about {floor:.2f} ms. "
+            f"Measured {r['measured_at']}.",
+        ]
+    )
+
+
 def reliability_block() -> str:
     soak, faults = _result("soak"), _result("faults")
     lines = []
@@ -113,6 +135,7 @@ def image_block() -> str:
 BLOCKS: dict[str, Callable[[], str]] = {
     "image-size": image_block,
     "performance": performance_block,
+    "request-parts": parts_block,
     "reliability": reliability_block,
     "models-table": lambda: table(ROOT / "models"),
     "canvas-eval": canvas_block,

@@ -156,11 +156,14 @@ def _load_png(data: bytes, mode: str) -> Image.Image:
     return Image.fromarray(pixels, mode=mode)
 
 
-def decode(data: bytes, max_pixels: int = 25_000_000) -> np.ndarray:
-    """Decode the first frame, apply EXIF orientation, flatten alpha; -> gray float32 [H, W]."""
+def decode(data: bytes, max_pixels: int = 25_000_000, fast_png: bool = True) -> np.ndarray:
+    """Decode the first frame, apply EXIF orientation, flatten alpha; -> gray float32 [H, W].
+
+    `fast_png=False` decodes plain PNGs with Pillow too (for comparisons; the result is the same).
+    """
     image = open_image(data, max_pixels)
     try:
-        if plain_png(image, data):
+        if fast_png and plain_png(image, data):
             return to_gray(_shrink(_load_png(data, image.mode)))
         if image.format == "JPEG":
             image.draft("L" if image.mode == "L" else "RGB", (WORKING_SIDE, WORKING_SIDE))  # DCT-domain shrink

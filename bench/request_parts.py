@@ -1,0 +1,70 @@
+"""Where one canvas request's time goes: each stage alone, in process, plus the HTTP floor.
+
+    python -m bench.request_parts     # writes bench/results/request_parts.json
+
+Each stage runs on the bench's canvas payload (a 280x280 PNG in a JSON data URL) and is timed
+as the median of many calls. The HTTP floor is wrk's p50 for GET /healthz on one connection to
+the production server: gunicorn, Flask and the app's middleware with no work behind them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+from bench.load import wrk
+from bench.payloads import canvas_json, canvas_png
+from bench.results import emit
+from bench.server import running_server
+from service import api, inputs
+from service.config import Settings
+from service.decoding import decode
+from service.predictor import Predictor
+from service.preprocessing import preprocess
+
+
+def median_ms(fn, calls: int) -> float:
+    fn()
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return round(statistics.median(times) * 1000, 3)
+
+
+def stages(calls: int) -> dict:
+    predictor = Predictor(Settings.from_env().resolved_model_dir())
+    png, body = canvas_png(), canvas_json()
+    gray = decode(png)
+    x = preprocess(gray)[None]
+
+    def whole() -> list[dict]:  # what /predict does between reading the body and writing JSON
+        grays, batch = inputs.json_to_grays(inputs.parse_json(body, 32), 25_000_000, 256)
+        return api.predictions(predictor, api.prepare(grays, batch), False)
+
+    return {
+        "decode_ms": median_ms(lambda: decode(png), calls),
+        "decode_pillow_only_ms": median_ms(lambda: decode(png, fast_png=False), calls),
+        "preprocess_ms": median_ms(lambda: preprocess(gray), calls),
+        "model_ms": median_ms(lambda: predictor.predict(x), calls),
+        "whole_in_process_ms": median_ms(whole, calls),
+    }
+
+
+def http_floor(seconds: float) -> float:
+    with running_server({}) as (url, _):
+        return round(wrk(f"{url}/healthz", b"", "text/plain", 1, seconds, threads=1, method="GET")["p50_ms"], 3)
+
+
+def main(argv: list[str] | None = None) -> int:
+    quick = "--quick" in (argv if argv is not None else sys.argv[1:])
+    result = {**stages(20 if quick else 1000), "http_floor_ms": http_floor(1 if quick else 5)}
+    result["measured_at"] = time.strftime("%Y-%m-%d")
+    emit(result, None if quick else "request_parts")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
