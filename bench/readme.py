@@ -69,9 +69,35 @@ def performance_block() -> str:
     rows.append(
         f"\nRatios: p50 latency **{ratios['p50_latency_lower_x']}x** lower, throughput at 16 connections "
         f"**{ratios['throughput_16_higher_x']}x** higher. Medians of {r.get('repeats', 1)} runs, "
-        f"measured {r['measured_at']}."
+        f"measured {r['measured_at']}.\n"
     )
+    rows += targets_table(r)
     return "\n".join(rows)
+
+
+def targets_table(r: dict) -> list[str]:
+    """The issue's targets against this run's medians."""
+    s, ratios = r["service"], r["ratios"]
+    checks = [
+        ("canvas p50 ≤ 3 ms", f"{s['latency_canvas_json']['p50_ms']} ms", s["latency_canvas_json"]["p50_ms"] <= 3),
+        ("p50 ≥ 30x lower than the baseline", f"{ratios['p50_latency_lower_x']}x", ratios["p50_latency_lower_x"] >= 30),
+        (
+            "throughput ≥ 15x the baseline (16 connections)",
+            f"{ratios['throughput_16_higher_x']}x",
+            ratios["throughput_16_higher_x"] >= 15,
+        ),
+        ("≥ 600 requests/s at 16 connections", f"{s['throughput_rps']['16']:,.0f}", s["throughput_rps"]["16"] >= 600),
+        ("whole-server RSS ≤ 1 GB", f"{s['rss_mb']:,.0f} MB", s["rss_mb"] <= 1024),
+        ("ready ≤ 8 s after start", f"{s['ready_s']} s", s["ready_s"] <= 8),
+        (
+            "batch of 256 at ≥ 5,000 images/s",
+            f"{s['batch_images_per_s']['256']:,.0f} images/s",
+            s["batch_images_per_s"]["256"] >= 5000,
+        ),
+    ]
+    return ["| target | measured | met? |", "|---|---|---|"] + [
+        f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in checks
+    ]
 
 
 def parts_block() -> str:
@@ -114,7 +140,8 @@ def reliability_block() -> str:
         lines.append(
             f"- Worker killed under load (`python -m bench.faults`): SIGKILL to one of {f['workers_before']} "
             f"workers while {f['clients']} clients send requests: {f['requests']:,} requests, "
-            f"**{f['failed']} failed** (those in flight on the killed worker); gunicorn had a new worker running "
+            f"**{f['failed']} failed** (those in flight on, or queued at, the killed worker's socket); gunicorn had "
+            f"a new worker running "
             f"{f['replacement_seen_after_s']} s later."
         )
     return "\n".join(lines) or "_Not measured yet._"

@@ -19,6 +19,7 @@ worker_class = "gthread"
 # One listening socket per worker (SO_REUSEPORT): the kernel spreads new connections evenly over the
 # workers. With one shared socket, whichever worker wakes first accepts, and a burst of keep-alive
 # connections can all land on one worker while the other idles (measured: half the throughput).
+# The price: if a worker dies, connections still queued on its socket are reset (bench/faults.py).
 reuse_port = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))  # a worker silent this long is replaced
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))  # SIGTERM: in-flight requests finish
