@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -29,6 +30,22 @@ def check_model(settings) -> str | None:
     return None
 
 
+def check_port(host: str, port: int) -> str | None:
+    """A clear reason why host:port cannot be listened on, or None.
+
+    gunicorn binds one SO_REUSEPORT socket per worker, and such a bind succeeds beside another server of
+    the same user on the same port, which would then silently share the traffic. A plain bind tells.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # sockets in TIME_WAIT do not count
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            return f"cannot listen on {host}:{port}: {e.strerror or e}"
+    return None
+
+
 def serve(argv: list[str] | None = None) -> int:
     """Check the model, then replace this process with gunicorn (PID 1 in a container stays gunicorn)."""
     from service.config import Settings
@@ -44,7 +61,7 @@ def serve(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"digits-serve: cannot start: invalid setting: {e}", file=sys.stderr)
         return 2
-    problem = check_model(settings)
+    problem = check_model(settings) or check_port(settings.host, settings.port)
     if problem:
         print(f"digits-serve: cannot start: {problem}", file=sys.stderr)
         return 2

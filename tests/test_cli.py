@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -69,6 +70,17 @@ def test_predict_cli_reports_bad_files_and_exits_nonzero(tmp_path, digit_files):
 def test_serve_refuses_invalid_settings_clearly(name, value):
     result = run_cli("digits-serve", env={name: value})
     assert result.returncode == 2 and result.stderr.startswith("digits-serve: cannot start:")
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_port_already_in_use():
+    with socket.socket() as other:  # another gunicorn, already listening with SO_REUSEPORT
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = run_cli("digits-serve", env={"HOST": "127.0.0.1", "PORT": str(port)})
+    assert result.returncode == 2 and result.stderr.startswith("digits-serve: cannot start: cannot listen on")
     assert "Traceback" not in result.stderr
 
 
