@@ -241,3 +241,10 @@ def test_flattening_a_box_then_reducing_equals_reducing_the_whole_composite(fact
     image = Image.fromarray(rgba, "RGBA")
     expected = np.asarray(flatten_alpha(image).reduce(factor))
     assert np.array_equal(np.asarray(flatten_alpha(image, factor)), expected)
+
+
+def test_decode_gives_the_same_gray_whichever_png_decoder():
+    from bench.payloads import canvas_png
+
+    for blob in (canvas_png(), canvas_png(140), encode(drawn_one()), encode(drawn_one(dark_on_light=False))):
+        assert np.array_equal(decode(blob), decode(blob, fast_png=False))
