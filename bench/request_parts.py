@@ -1,6 +1,7 @@
 """Where one canvas request's time goes: each stage alone, in process, plus the HTTP floor.
 
-    python -m bench.request_parts     # writes bench/results/request_parts.json
+    python -m bench.request_parts            # writes bench/results/request_parts.json
+    python -m bench.request_parts --quick    # smoke mode (CI): few calls, nothing saved
 
 Each stage runs on the bench's canvas payload (a 280x280 PNG in a JSON data URL) and is timed
 as the median of many calls. The HTTP floor is wrk's p50 for GET /healthz on one connection to
@@ -58,11 +59,14 @@ def http_floor(seconds: float) -> float:
         return round(wrk(f"{url}/healthz", b"", "text/plain", 1, seconds, threads=1, method="GET")["p50_ms"], 3)
 
 
+def run(quick: bool = False) -> dict:
+    result = {**stages(20 if quick else 1000), "http_floor_ms": http_floor(1 if quick else 5)}
+    return {**result, "measured_at": time.strftime("%Y-%m-%d")}
+
+
 def main(argv: list[str] | None = None) -> int:
     quick = "--quick" in (argv if argv is not None else sys.argv[1:])
-    result = {**stages(20 if quick else 1000), "http_floor_ms": http_floor(1 if quick else 5)}
-    result["measured_at"] = time.strftime("%Y-%m-%d")
-    emit(result, None if quick else "request_parts")
+    emit(run(quick), None if quick else "request_parts")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Time of the default model's LiteRT runtime per batch size: is batching cheaper per image?
 
-    python -m bench.runtime_batches     # writes bench/results/runtime_batches.json
+    python -m bench.runtime_batches            # writes bench/results/runtime_batches.json
+    python -m bench.runtime_batches --quick    # smoke mode (CI): few calls, nothing saved
 
 Server-side micro-batching only pays when a batch of n costs less than n single calls. This
 measures the in-process runtime (no HTTP, no preprocessing) at batch sizes 1 to 256, with the

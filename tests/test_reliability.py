@@ -137,3 +137,24 @@ def test_serve_bench_smoke():
         assert set(result[side]["throughput_rps"]) == {"1", "4", "16", "64"}
         assert result[side]["rss_mb"] > 0 and result[side]["ready_s"] > 0
     assert set(result["service"]["batch_images_per_s"]) == {"1", "32", "256"}
+
+
+def test_request_parts_smoke():
+    """bench/request_parts.py in quick mode: every stage runs and is timed (no timing is asserted)."""
+    import shutil
+
+    from bench.request_parts import run
+    from tests.conftest import require
+
+    require(shutil.which("wrk") is not None, "wrk is not installed (apt-get install wrk)")
+    result = run(quick=True)
+    parts = ("decode_ms", "decode_pillow_only_ms", "preprocess_ms", "model_ms", "whole_in_process_ms", "http_floor_ms")
+    assert all(result[k] > 0 for k in parts)
+
+
+def test_runtime_batches_smoke():
+    from bench.runtime_batches import SIZES, run
+
+    result = run(quick=True)
+    assert set(result["ms_per_image"]) == {str(s) for s in SIZES}
+    assert all(v > 0 for v in result["ms_per_image"].values())
