@@ -10,13 +10,17 @@ from service.decoding import decode
 from service.errors import NoDigit
 from service.preprocessing import (
     BOX,
+    MIN_CONTRAST,
     MNIST_STROKE,
     center_by_mass,
     crop_to_ink,
     dilate,
     erode,
     fit_to_box,
+    ink_levels,
+    ink_region,
     is_blank,
+    is_speck,
     normalize_stroke,
     preprocess,
     stroke_width,
@@ -220,3 +224,44 @@ def test_preprocess_rejects_non_2d():
     with pytest.raises(ValueError):
         preprocess(np.zeros((2, 2, 3), np.float32))
     assert BOX == 20
+
+
+# ---- the fast path in preprocess() against the reference functions ------------------------------
+
+
+def _images(fixture_data) -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    out = [d.astype(np.float32) / 255 for d in fixture_data.x_test[:20]]  # white on black
+    out += [1 - d.astype(np.float32) / 255 for d in fixture_data.x_test[20:40]]  # dark on white
+    for _ in range(40):  # noise, specks, faint and uniform images, odd shapes
+        h, w = rng.integers(1, 120, 2)
+        image = np.full((h, w), rng.uniform(), np.float32)
+        y, x = rng.integers(0, h), rng.integers(0, w)
+        image[y : y + rng.integers(1, 40), x : x + rng.integers(1, 40)] = rng.uniform()
+        out.append(np.clip(image + rng.normal(0, rng.choice([0, 0.02, 0.2]), (h, w)), 0, 1).astype(np.float32))
+    return out
+
+
+def test_ink_region_is_exactly_the_reference_crop(fixture_data):
+    for gray in _images(fixture_data):
+        ink, contrast = to_ink(gray)
+        region = ink_region(gray, ink_levels(gray))
+        if ink_levels(gray)[2] > 0 and (ink > 0.3).any():
+            assert np.array_equal(region, crop_to_ink(ink))
+        else:
+            assert region.size == 0
+
+
+def test_blank_decision_matches_is_blank(fixture_data):
+    seen = set()
+    for gray in _images(fixture_data):
+        ink, contrast = to_ink(gray)
+        levels = ink_levels(gray)
+        region = ink_region(gray, levels) if levels[2] >= MIN_CONTRAST else np.zeros((0, 0))
+        fast_blank = region.size == 0 or is_speck(region.shape, gray.shape)
+        assert fast_blank == is_blank(ink, contrast)
+        seen.add(fast_blank)
+        if fast_blank:
+            with pytest.raises(NoDigit):
+                preprocess(gray)
+    assert seen == {True, False}  # both outcomes are exercised
