@@ -143,6 +143,7 @@ def plain_png(image: Image.Image, data: bytes) -> bool:
         and image.mode in ("L", "RGB", "RGBA")  # libspng has no grey+alpha output for grey+alpha input
         and rawmode == image.mode  # 8 bits per sample: other depths are unpacked differently
         and "transparency" not in image.info
+        and not image.info.get("interlace")  # Adam7: rare, and Pillow cannot write one to test against
         and b"eXIf" not in data  # orientation: Pillow's path applies it
         and b"acTL" not in data  # APNG: Pillow's path picks the first frame
     )

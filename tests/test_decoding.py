@@ -248,3 +248,21 @@ def test_decode_gives_the_same_gray_whichever_png_decoder():
 
     for blob in (canvas_png(), canvas_png(140), encode(drawn_one()), encode(drawn_one(dark_on_light=False))):
         assert np.array_equal(decode(blob), decode(blob, fast_png=False))
+
+
+def _interlaced_gray_png(value: int = 200, side: int = 8) -> bytes:
+    """An Adam7-interlaced 8-bit grey PNG, built by hand (Pillow cannot write one)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    passes = [(1, 1), (1, 1), (2, 1), (2, 2), (4, 2), (4, 4), (8, 4)]  # Adam7 pass sizes for 8x8
+    raw = b"".join((b"\x00" + bytes([value] * w)) * h for w, h in passes)
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 1)  # 8-bit grey, interlace method 1
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def test_interlaced_png_takes_pillows_path():
+    blob = _interlaced_gray_png()
+    assert not plain_png(open_image(blob, 10**8), blob)
+    assert np.allclose(decode(blob), 200 / 255)
