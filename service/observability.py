@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import re
@@ -36,8 +37,8 @@ MODEL_INFO = Gauge("digits_model_info", "The default model being served", ["name
 
 def record_predictions(model: str, digits: list[int]) -> None:
     BATCH_SIZE.observe(len(digits))
-    for digit in digits:
-        PREDICTIONS.labels(model=model, digit=str(digit)).inc()
+    for digit, count in collections.Counter(digits).items():  # one update per digit, not per image of a batch
+        PREDICTIONS.labels(model=model, digit=str(digit)).inc(count)
 
 
 def metrics_response() -> Response:

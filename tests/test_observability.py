@@ -60,6 +60,22 @@ def test_metrics_count_requests_and_predictions(client):
     assert metric(after, "digits_model_info", name="fake", version="7") == 1
 
 
+def test_a_batch_counts_every_image_it_predicts(client):
+    import base64
+
+    url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    before = client.get("/metrics").get_data(as_text=True)
+    response = client.post("/predict", json={"images": [url] * 5})
+    assert response.status_code == 200
+    digits = [p["digit"] for p in response.get_json()["predictions"]]
+    after = client.get("/metrics").get_data(as_text=True)
+    for digit in set(digits):
+        labels = {"model": "fake", "digit": str(digit)}
+        counted = metric(after, "digits_predictions_total", **labels) - metric(before, "digits_predictions_total", **labels)
+        assert counted == digits.count(digit)
+    assert metric(after, "digits_batch_size_sum") - metric(before, "digits_batch_size_sum") == 5
+
+
 def test_metrics_add_up_across_two_gunicorn_workers(tmp_path):
     env = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "2", "MODEL_DIR": os.environ.get("TEST_MODEL_DIR", "")}
     log = tmp_path / "server.log"
