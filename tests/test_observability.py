@@ -71,8 +71,8 @@ def test_a_batch_counts_every_image_it_predicts(client):
     after = client.get("/metrics").get_data(as_text=True)
     for digit in set(digits):
         labels = {"model": "fake", "digit": str(digit)}
-        counted = metric(after, "digits_predictions_total", **labels) - metric(before, "digits_predictions_total", **labels)
-        assert counted == digits.count(digit)
+        name = "digits_predictions_total"
+        assert metric(after, name, **labels) - metric(before, name, **labels) == digits.count(digit)
     assert metric(after, "digits_batch_size_sum") - metric(before, "digits_batch_size_sum") == 5
 
 
