@@ -66,25 +66,28 @@ def ink_region(gray: np.ndarray, levels: tuple[bool, float, float], threshold: f
     """
     dark, background, contrast = levels
     loose = background + (threshold - 1e-3) * contrast  # in ink units
-    mask = gray < (1.0 - loose) if dark else gray > loose
-    rows = np.flatnonzero(mask.any(axis=1))
-    if contrast <= 0 or rows.size == 0:
+    box = mask_bbox(gray < (1.0 - loose) if dark else gray > loose) if contrast > 0 else None
+    if box is None:
         return np.zeros((0, 0), np.float32)
-    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
-    region = ink_of(gray[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], levels)
+    region = ink_of(gray[box[0] : box[1], box[2] : box[3]], levels)
     box = ink_bbox(region, threshold)
     if box is None:
         return np.zeros((0, 0), np.float32)
     return region[box[0] : box[1], box[2] : box[3]]
 
 
-def ink_bbox(ink: np.ndarray, threshold: float = INK) -> tuple[int, int, int, int] | None:
-    """(top, bottom, left, right), exclusive ends, of the pixels above `threshold`; None if none."""
-    rows = np.flatnonzero((ink > threshold).any(axis=1))
-    cols = np.flatnonzero((ink > threshold).any(axis=0))
+def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right), exclusive ends, of the True pixels; None if none."""
+    rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return None
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def ink_bbox(ink: np.ndarray, threshold: float = INK) -> tuple[int, int, int, int] | None:
+    """The bounding box (mask_bbox) of the pixels above `threshold`; None if none."""
+    return mask_bbox(ink > threshold)
 
 
 def is_blank(ink: np.ndarray, contrast: float) -> bool:
@@ -98,6 +101,16 @@ def is_blank(ink: np.ndarray, contrast: float) -> bool:
 def is_speck(ink_shape: tuple[int, int], image_shape: tuple[int, ...]) -> bool:
     """Ink spanning less than MIN_EXTENT of the image (and at least 2 px) is a speck, not a digit."""
     return max(ink_shape) < max(2, MIN_EXTENT * max(image_shape))
+
+
+def digit_region(gray: np.ndarray) -> np.ndarray:
+    """The digit's ink, cropped: crop_to_ink(to_ink(gray)) converting only that region; NoDigit when
+    is_blank() would say so."""
+    levels = ink_levels(gray)
+    crop = ink_region(gray, levels) if levels[2] >= MIN_CONTRAST else np.zeros((0, 0), np.float32)
+    if crop.size == 0 or is_speck(crop.shape, gray.shape):
+        raise NoDigit("no digit found: the image is blank or nearly blank")
+    return crop
 
 
 def crop_to_ink(ink: np.ndarray, threshold: float = INK) -> np.ndarray:
@@ -206,11 +219,6 @@ def preprocess(gray: np.ndarray) -> np.ndarray:
     """Grayscale [H, W] 0..1 -> model input [28, 28] float32 0..255 (white ink on black)."""
     if gray.ndim != 2 or gray.size == 0:
         raise ValueError(f"expected a non-empty 2-D grayscale array, got shape {gray.shape}")
-    levels = ink_levels(gray)
-    # the same as crop_to_ink(to_ink(gray)) after is_blank(), but only the digit's box is converted
-    crop = ink_region(gray, levels) if levels[2] >= MIN_CONTRAST else np.zeros((0, 0), np.float32)
-    if crop.size == 0 or is_speck(crop.shape, gray.shape):
-        raise NoDigit("no digit found: the image is blank or nearly blank")
-    work = normalize_stroke(crop)
+    work = normalize_stroke(digit_region(gray))
     digit = fit_to_box(crop_to_ink(work, 0.05), BOX)
     return center_by_mass(digit) * 255.0

@@ -10,17 +10,16 @@ from service.decoding import decode
 from service.errors import NoDigit
 from service.preprocessing import (
     BOX,
-    MIN_CONTRAST,
     MNIST_STROKE,
     center_by_mass,
     crop_to_ink,
+    digit_region,
     dilate,
     erode,
     fit_to_box,
     ink_levels,
     ink_region,
     is_blank,
-    is_speck,
     normalize_stroke,
     preprocess,
     stroke_width,
@@ -242,26 +241,27 @@ def _images(fixture_data) -> list[np.ndarray]:
     return out
 
 
-def test_ink_region_is_exactly_the_reference_crop(fixture_data):
-    for gray in _images(fixture_data):
-        ink, contrast = to_ink(gray)
-        region = ink_region(gray, ink_levels(gray))
-        if ink_levels(gray)[2] > 0 and (ink > 0.3).any():
-            assert np.array_equal(region, crop_to_ink(ink))
-        else:
-            assert region.size == 0
-
-
-def test_blank_decision_matches_is_blank(fixture_data):
+def test_digit_region_is_exactly_the_reference_crop_or_blank(fixture_data):
     seen = set()
     for gray in _images(fixture_data):
         ink, contrast = to_ink(gray)
-        levels = ink_levels(gray)
-        region = ink_region(gray, levels) if levels[2] >= MIN_CONTRAST else np.zeros((0, 0))
-        fast_blank = region.size == 0 or is_speck(region.shape, gray.shape)
-        assert fast_blank == is_blank(ink, contrast)
-        seen.add(fast_blank)
-        if fast_blank:
+        blank = is_blank(ink, contrast)
+        seen.add(blank)
+        if blank:
+            with pytest.raises(NoDigit):
+                digit_region(gray)
             with pytest.raises(NoDigit):
                 preprocess(gray)
+        else:
+            assert np.array_equal(digit_region(gray), crop_to_ink(ink))
     assert seen == {True, False}  # both outcomes are exercised
+
+
+def test_ink_region_is_empty_exactly_when_no_pixel_is_ink(fixture_data):
+    for gray in _images(fixture_data):
+        ink, _ = to_ink(gray)
+        region = ink_region(gray, ink_levels(gray))
+        if (ink > 0.3).any():
+            assert np.array_equal(region, crop_to_ink(ink))
+        else:
+            assert region.size == 0
