@@ -10,7 +10,6 @@ the production server: gunicorn, Flask and the app's middleware with no work beh
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 
@@ -18,6 +17,7 @@ from bench.load import wrk
 from bench.payloads import canvas_json, canvas_png
 from bench.results import emit
 from bench.server import running_server
+from bench.timing import median_ms
 from service import api, inputs
 from service.config import Settings
 from service.decoding import decode
@@ -25,24 +25,16 @@ from service.predictor import Predictor
 from service.preprocessing import preprocess
 
 
-def median_ms(fn, calls: int) -> float:
-    fn()
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return round(statistics.median(times) * 1000, 3)
-
-
 def stages(calls: int) -> dict:
-    predictor = Predictor(Settings.from_env().resolved_model_dir())
+    settings = Settings.from_env()
+    predictor = Predictor(settings.resolved_model_dir())
     png, body = canvas_png(), canvas_json()
     gray = decode(png)
     x = preprocess(gray)[None]
 
     def whole() -> list[dict]:  # what /predict does between reading the body and writing JSON
-        grays, batch = inputs.json_to_grays(inputs.parse_json(body, 32), 25_000_000, 256)
+        payload = inputs.parse_json(body, settings.max_json_depth)
+        grays, batch = inputs.json_to_grays(payload, settings.max_image_pixels, settings.max_batch)
         return api.predictions(predictor, api.prepare(grays, batch), False)
 
     return {

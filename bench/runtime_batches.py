@@ -10,13 +10,13 @@ interpreter threads the service uses (1 below 16 images, 2 from 16 up).
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 
 import numpy as np
 
 from bench.results import emit
+from bench.timing import median_ms
 from service.config import Settings
 from service.predictor import Predictor
 
@@ -25,13 +25,7 @@ SIZES = (1, 2, 4, 8, 16, 32, 64, 256)
 
 def per_image_ms(predictor: Predictor, size: int, calls: int) -> float:
     x = np.random.default_rng(size).uniform(0, 255, (size, 28, 28)).astype(np.float32)
-    predictor.predict(x)  # sizes the interpreter for this bucket
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        predictor.predict(x)
-        times.append(time.perf_counter() - started)
-    return round(statistics.median(times) * 1000 / size, 3)
+    return median_ms(lambda: predictor.predict(x), calls) / size  # the warm-up call sizes the interpreter
 
 
 def run(quick: bool = False) -> dict:
@@ -40,7 +34,7 @@ def run(quick: bool = False) -> dict:
     return {
         "model": {"name": predictor.info.name, "version": predictor.info.version},
         "runtime": predictor.runtime.name,
-        "ms_per_image": {str(size): per_image_ms(predictor, size, calls[size]) for size in SIZES},
+        "ms_per_image": {str(size): round(per_image_ms(predictor, size, calls[size]), 3) for size in SIZES},
         "measured_at": time.strftime("%Y-%m-%d"),
     }
 

@@ -20,8 +20,6 @@ import statistics
 import sys
 import time
 
-import numpy as np
-
 from bench.load import rss_mb, wrk
 from bench.payloads import batch_json, canvas_json, small_png
 from bench.results import emit
@@ -80,20 +78,14 @@ def measure(url: str, pid: int, ready_s: float, quick: bool, batches: bool) -> d
     return result
 
 
-def model_alone(size: int = 256, repeats: int = 20) -> float:
+def model_alone(size: int = 256, calls: int = 20) -> float:
     """Images/s of the default model's runtime alone on a batch of `size`: the ceiling for batch requests."""
+    from bench.runtime_batches import per_image_ms
     from service.config import Settings
     from service.predictor import Predictor
 
     predictor = Predictor(Settings.from_env().resolved_model_dir())
-    x = np.random.default_rng(0).uniform(0, 255, (size, 28, 28)).astype(np.float32)
-    predictor.predict(x)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        predictor.predict(x)
-        times.append(time.perf_counter() - started)
-    return round(size / statistics.median(times), 1)
+    return round(1000 / per_image_ms(predictor, size, calls), 1)
 
 
 def median_of(runs: list[dict]) -> dict:
@@ -127,7 +119,7 @@ def run(quick: bool, repeats: int = 3) -> dict:
             "p50_latency_lower_x": round(base["latency_canvas_json"]["p50_ms"] / p50, 1),
             "throughput_16_higher_x": round(ours["throughput_rps"]["16"] / max(base["throughput_rps"]["16"], 0.1), 1),
         },
-        "model_alone_batch_256_images_per_s": model_alone(repeats=3 if quick else 20),
+        "model_alone_batch_256_images_per_s": model_alone(calls=3 if quick else 20),
         "repeats": len(runs),
         "runs": [{"service": o, "baseline": b} for o, b in runs],
         "quick": quick,
