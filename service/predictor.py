@@ -104,6 +104,9 @@ class ModelRegistry:
     def get(self, name: str | None) -> Predictor:
         if not name or name == self.default.info.name:
             return self.default
+        loaded = self._loaded.get(name)
+        if loaded is not None:  # the usual case: no directory listing on the request path
+            return loaded
         if name not in self.available():
             raise UnknownModel(f"unknown model {name!r}; available: {', '.join(self.available())}")
         with self._lock:  # load once, even when many requests ask at the same moment
