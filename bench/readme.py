@@ -122,6 +122,22 @@ def parts_block() -> str:
     )
 
 
+def batches_block() -> str:
+    r = _result("runtime_batches")
+    if not r:
+        return "_Not measured yet._"
+    sizes = list(r["ms_per_image"])
+    return "\n".join(
+        [
+            "| images per call | " + " | ".join(sizes) + " |",
+            "|---" * (len(sizes) + 1) + "|",
+            "| ms per image | " + " | ".join(f"{r['ms_per_image'][n]:.3f}" for n in sizes) + " |",
+            "",
+            f"`{r['model']['name']}` v{r['model']['version']} on {r['runtime']}, measured {r['measured_at']}.",
+        ]
+    )
+
+
 def reliability_block() -> str:
     soak, faults = _result("soak"), _result("faults")
     lines = []
@@ -163,6 +179,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "image-size": image_block,
     "performance": performance_block,
     "request-parts": parts_block,
+    "runtime-batches": batches_block,
     "reliability": reliability_block,
     "models-table": lambda: table(ROOT / "models"),
     "canvas-eval": canvas_block,
