@@ -6,6 +6,7 @@
 Each stage runs on the bench's canvas payload (a 280x280 PNG in a JSON data URL) and is timed
 as the median of many calls. The HTTP floor is wrk's p50 for GET /healthz on one connection to
 the production server: gunicorn, Flask and the app's middleware with no work behind them.
+The same stages are timed for serve_bench's batch payload: 256 small PNGs in one JSON body.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import time
 
 from bench.load import wrk
-from bench.payloads import canvas_json, canvas_png
+from bench.payloads import batch_json, canvas_json, canvas_png
 from bench.results import emit
 from bench.server import running_server
 from bench.timing import median_ms
@@ -46,6 +47,21 @@ def stages(calls: int) -> dict:
     }
 
 
+def batch_stages(calls: int, count: int = 256) -> dict:
+    """The stages of one batch request of `count` small PNGs, in process: decode, preprocess, model."""
+    settings = Settings.from_env()
+    predictor = Predictor(settings.resolved_model_dir())
+    payload = inputs.parse_json(batch_json(count), settings.max_json_depth)
+    grays, batch = inputs.json_to_grays(payload, settings.max_image_pixels, settings.max_batch)
+    x = api.prepare(grays, batch)
+    return {
+        "images": count,
+        "decode_ms": median_ms(lambda: inputs.json_to_grays(payload, settings.max_image_pixels, count), calls),
+        "preprocess_ms": median_ms(lambda: api.prepare(grays, batch), calls),
+        "model_ms": median_ms(lambda: predictor.predict(x), calls),
+    }
+
+
 def http_floor(seconds: float) -> float:
     with running_server({}) as (url, _):
         return round(wrk(f"{url}/healthz", b"", "text/plain", 1, seconds, threads=1, method="GET")["p50_ms"], 3)
@@ -53,6 +69,7 @@ def http_floor(seconds: float) -> float:
 
 def run(quick: bool = False) -> dict:
     result = {**stages(20 if quick else 1000), "http_floor_ms": http_floor(1 if quick else 5)}
+    result["batch"] = batch_stages(2 if quick else 30)
     return {**result, "measured_at": time.strftime("%Y-%m-%d")}
 
 

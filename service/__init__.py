@@ -27,6 +27,26 @@ SECURITY_HEADERS = {
 }
 
 
+class SecurityHeaders:
+    """WSGI middleware: SECURITY_HEADERS on every response, unless the response set its own.
+
+    Added as raw (name, value) pairs in start_response: the same through werkzeug's Headers object
+    (an after_request hook) cost ~35 us per request, ~1% of a canvas prediction.
+    """
+
+    def __init__(self, wsgi_app, headers: dict[str, str] = SECURITY_HEADERS):
+        self.wsgi_app = wsgi_app
+        self.headers = [(name.lower(), (name, value)) for name, value in headers.items()]
+
+    def __call__(self, environ, start_response):
+        def start(status, headers, exc_info=None):
+            present = {name.lower() for name, _ in headers}
+            headers.extend(pair for lower, pair in self.headers if lower not in present)
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
+
+
 def _settings(config: dict | None) -> Settings:
     settings = Settings.from_env()
     for key, value in (config or {}).items():
@@ -64,10 +84,5 @@ def create_app(config: dict | None = None, predictor=None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
 
-    @app.after_request
-    def security_headers(response):
-        for header, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(header, value)
-        return response
-
+    app.wsgi_app = SecurityHeaders(app.wsgi_app)
     return app

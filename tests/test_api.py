@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service import create_app
+from service import SECURITY_HEADERS, SecurityHeaders, create_app
 from tests.conftest import MODELS as MODELS_DIR
 from tests.conftest import FakePredictor
 from tests.images import drawn_one, encode, mnist_as_image
@@ -256,12 +256,26 @@ def test_openapi_describes_the_api(client):
     assert {"/healthz", "/readyz", "/v1/models"} <= set(spec["paths"])
 
 
-@pytest.mark.parametrize("path", ["/", "/healthz", "/predict"])
+@pytest.mark.parametrize("path", ["/", "/healthz", "/predict", "/no-such-page"])
 def test_security_headers_everywhere(client, path):
     headers = client.get(path).headers
     csp = headers["Content-Security-Policy"]
     assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
     assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_security_headers_keep_a_response_s_own_value():
+    def inner(environ, start_response):
+        start_response("200 OK", [("content-security-policy", "default-src 'none'"), ("Content-Length", "0")])
+        return [b""]
+
+    seen = {}
+    SecurityHeaders(inner)({}, lambda status, headers, exc_info=None: seen.update(status=status, headers=headers))
+    names = [name.lower() for name, _ in seen["headers"]]
+    assert names.count("content-security-policy") == 1 and ("content-security-policy", "default-src 'none'") in [
+        (name.lower(), value) for name, value in seen["headers"]
+    ]
+    assert {name.lower() for name in SECURITY_HEADERS} <= set(names)
 
 
 def test_debug_mode_is_off(app):

@@ -150,6 +150,8 @@ def test_request_parts_smoke():
     result = run(quick=True)
     parts = ("decode_ms", "decode_pillow_only_ms", "preprocess_ms", "model_ms", "whole_in_process_ms", "http_floor_ms")
     assert all(result[k] > 0 for k in parts)
+    assert result["batch"]["images"] == 256
+    assert all(result["batch"][k] > 0 for k in ("decode_ms", "preprocess_ms", "model_ms"))
 
 
 def test_runtime_batches_smoke():
@@ -158,3 +160,30 @@ def test_runtime_batches_smoke():
     result = run(quick=True)
     assert set(result["ms_per_image"]) == {str(s) for s in SIZES}
     assert all(v > 0 for v in result["ms_per_image"].values())
+    assert result["model_gmacs_at_256"] > 0 and result["matmul_gmacs"] > 0
+
+
+def keras_macs(model) -> int:
+    """The reference: multiply-adds counted from the Keras layers' own shapes."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            kh, kw, c_in, _ = layer.kernel.shape
+            total += h * w * c_out * kh * kw * c_in
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.kernel.shape[0] * layer.kernel.shape[1]
+    return total
+
+
+@pytest.mark.parametrize("arch", ["softmax", "mlp", "cnn"])
+def test_macs_read_from_the_litert_file_match_the_keras_model(arch):
+    from bench.runtime_batches import macs_per_image
+    from tests.conftest import MODELS
+    from train.config import TrainConfig
+    from train.models import BUILDERS
+
+    reference = keras_macs(BUILDERS[arch](TrainConfig(arch=arch)))
+    assert macs_per_image(MODELS / arch / "1" / "model.tflite") == reference > 0
