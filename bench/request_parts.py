@@ -4,8 +4,10 @@
     python -m bench.request_parts --quick    # smoke mode (CI): few calls, nothing saved
 
 Each stage runs on the bench's canvas payload (a 280x280 PNG in a JSON data URL) and is timed
-as the median of many calls. The HTTP floor is wrk's p50 for GET /healthz on one connection to
-the production server: gunicorn, Flask and the app's middleware with no work behind them.
+as the median of many calls; the whole request also with the CPU caches flushed before each call
+(bench.timing.flush_caches), as they are, in part, between requests in a server. The HTTP floor
+is wrk's p50 for GET /healthz on one connection to the production server: gunicorn, Flask and
+the app's middleware with no work behind them.
 The same stages are timed for serve_bench's batch payload: 256 small PNGs in one JSON body.
 """
 
@@ -18,7 +20,7 @@ from bench.load import wrk
 from bench.payloads import batch_json, canvas_json, canvas_png
 from bench.results import emit
 from bench.server import running_server
-from bench.timing import median_ms
+from bench.timing import flush_caches, median_ms
 from service import api, inputs
 from service.config import Settings
 from service.decoding import decode
@@ -44,6 +46,7 @@ def stages(calls: int) -> dict:
         "preprocess_ms": median_ms(lambda: preprocess(gray), calls),
         "model_ms": median_ms(lambda: predictor.predict(x), calls),
         "whole_in_process_ms": median_ms(whole, calls),
+        "whole_cold_caches_ms": median_ms(whole, max(3, calls // 5), between=flush_caches),
     }
 
 

@@ -101,13 +101,15 @@ def test_body_over_the_limit_is_refused_before_it_is_read(server):
 
 
 def test_killed_worker_is_replaced_and_service_continues():
-    """SIGKILL one of two workers under load: gunicorn replaces it, and only in-flight requests fail."""
+    """SIGKILL one of two workers under load: gunicorn replaces it, and only the requests that were at the
+    killed worker, or reached its socket while the kernel tore the process down, fail."""
     from bench.faults import kill_worker_under_load
 
     result = kill_worker_under_load(clients=4, before_s=2, after_s=6)
     assert result["worker_replaced"] and result["workers_after"] == 2
     assert result["requests"] > 20
-    assert result["failed"] <= 4  # at most one in-flight request per client
+    assert result["failed"] <= result["requests"] // 100
+    assert all(0 <= t < 0.5 for t in result["failures_after_kill_s"])  # none before the kill, none long after
 
 
 def test_soak_smoke():
@@ -149,6 +151,7 @@ def test_request_parts_smoke():
     require(shutil.which("wrk") is not None, "wrk is not installed (apt-get install wrk)")
     result = run(quick=True)
     parts = ("decode_ms", "decode_pillow_only_ms", "preprocess_ms", "model_ms", "whole_in_process_ms", "http_floor_ms")
+    parts += ("whole_cold_caches_ms",)
     assert all(result[k] > 0 for k in parts)
     assert result["batch"]["images"] == 256
     assert all(result["batch"][k] > 0 for k in ("decode_ms", "preprocess_ms", "model_ms"))
