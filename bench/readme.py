@@ -69,10 +69,22 @@ def performance_block() -> str:
     rows.append(
         f"\nRatios: p50 latency **{ratios['p50_latency_lower_x']}x** lower, throughput at 16 connections "
         f"**{ratios['throughput_16_higher_x']}x** higher. Medians of {r.get('repeats', 1)} runs, "
-        f"measured {r['measured_at']}.\n"
+        f"measured {r['measured_at']}.{spread(r)}\n"
     )
     rows += targets_table(r)
     return "\n".join(rows)
+
+
+def spread(r: dict) -> str:
+    """How far single runs stray from the median on this shared machine."""
+    p50s = sorted(run["service"]["latency_canvas_json"]["p50_ms"] for run in r.get("runs", []))
+    rps = sorted(run["service"]["throughput_rps"]["16"] for run in r.get("runs", []))
+    if len(p50s) < 2:
+        return ""
+    return (
+        f" Single runs vary: canvas p50 from {p50s[0]} to {p50s[-1]} ms, throughput at 16 connections from "
+        f"{rps[0]:,.0f} to {rps[-1]:,.0f} req/s (every run is in `bench/results/serve_bench.json`)."
+    )
 
 
 def targets_table(r: dict) -> list[str]:

@@ -1,6 +1,6 @@
 """Benchmark of the production server against the usual deployment, on loopback.
 
-    python -m bench.serve_bench             # full run, 3 repeats; writes bench/results/serve_bench.json
+    python -m bench.serve_bench             # full run, 5 repeats; writes bench/results/serve_bench.json
     python -m bench.serve_bench --quick     # smoke mode (CI): one short repeat, nothing saved
 
 Starts the production server (digits-serve: the same gunicorn config as `make serve`) and the
@@ -108,7 +108,7 @@ def run_once(quick: bool) -> tuple[dict, dict]:
     return ours, base
 
 
-def run(quick: bool, repeats: int = 3) -> dict:
+def run(quick: bool, repeats: int = 5) -> dict:
     runs = [run_once(quick) for _ in range(1 if quick else repeats)]
     ours, base = median_of([o for o, _ in runs]), median_of([b for _, b in runs])
     p50 = ours["latency_canvas_json"]["p50_ms"]
@@ -130,7 +130,7 @@ def run(quick: bool, repeats: int = 3) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.serve_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke mode: tiny counts, result not saved")
-    parser.add_argument("--repeats", type=int, default=3, help="full runs to take medians over (default 3)")
+    parser.add_argument("--repeats", type=int, default=5, help="full runs to take medians over (default 5)")
     args = parser.parse_args(argv)
     emit(run(args.quick, args.repeats), None if args.quick else "serve_bench")
     return 0
