@@ -215,7 +215,8 @@ def reliability_block() -> str:
         lines.append(
             f"- Worker killed under load (`python -m bench.faults`): SIGKILL to one of {f['workers_before']} "
             f"workers while {f['clients']} clients send requests: {f['requests']:,} requests, "
-            f"**{f['failed']} failed**{window(f)} (those in flight on, or queued at, the killed worker's socket); "
+            f"**{f['failed']} failed**{window(f)} (requests in flight on the killed worker, or queued at or "
+            "reaching its socket before the kernel closed it); "
             f"gunicorn had a new worker running {f['replacement_seen_after_s']} s later."
         )
     return "\n".join(lines) or "_Not measured yet._"
