@@ -8,15 +8,16 @@ from collections.abc import Callable
 
 import numpy as np
 
+FLUSH_BYTES = 64 << 20  # more than this machine's caches hold
 _SCRATCH: np.ndarray | None = None
 
 
-def flush_caches(megabytes: int = 64) -> None:
+def flush_caches() -> None:
     """Write a buffer bigger than the CPU's caches, so the next call starts with cold caches,
     as a request does in a server, where other work runs between requests."""
     global _SCRATCH
     if _SCRATCH is None:
-        _SCRATCH = np.zeros(megabytes << 20, np.uint8)
+        _SCRATCH = np.zeros(FLUSH_BYTES, np.uint8)
     _SCRATCH += 1
 
 
