@@ -17,11 +17,10 @@ from bench.results import load
 from train.table import table
 
 ROOT = Path(__file__).resolve().parent.parent
-_result = load
 
 
 def canvas_block() -> str:
-    r = _result("canvas_eval")
+    r = load("canvas_eval")
     if not r:
         return "_Not measured yet._"
     styles = ", ".join(f"{k} {v:.2%}" for k, v in r["by_style"].items())
@@ -32,7 +31,7 @@ def canvas_block() -> str:
 
 
 def performance_block() -> str:
-    r = _result("serve_bench")
+    r = load("serve_bench")
     if not r:
         return "_Not measured yet._"
     s, b = r["service"], r["baseline"]
@@ -113,7 +112,7 @@ def targets_table(r: dict) -> list[str]:
 
 
 def parts_block() -> str:
-    r = _result("request_parts")
+    r = load("request_parts")
     if not r:
         return "_Not measured yet._"
     rows = [
@@ -128,7 +127,7 @@ def parts_block() -> str:
     ]
     if "whole_cold_caches_ms" in r:
         rows.append(f"| the same, CPU caches flushed before each call | {r['whole_cold_caches_ms']} ms |")
-    return "\n".join(rows + ["", latency_budget(r, _result("serve_bench")), *batch_parts(r.get("batch"))])
+    return "\n".join(rows + ["", latency_budget(r, load("serve_bench")), *batch_parts(r.get("batch"))])
 
 
 def latency_budget(r: dict, bench: dict | None) -> str:
@@ -169,7 +168,7 @@ def batch_parts(b: dict | None) -> list[str]:
 
 
 def batches_block() -> str:
-    r = _result("runtime_batches")
+    r = load("runtime_batches")
     if not r:
         return "_Not measured yet._"
     sizes = list(r["ms_per_image"])
@@ -198,7 +197,7 @@ def compute_line(r: dict) -> str:
 
 
 def reliability_block() -> str:
-    soak, faults = _result("soak"), _result("faults")
+    soak, faults = load("soak"), load("faults")
     lines = []
     if soak:
         s = soak
@@ -228,7 +227,7 @@ def window(faults: dict) -> str:
 
 
 def image_block() -> str:
-    r = _result("image_size")
+    r = load("image_size")
     if not r:
         return "_Not measured yet._"
     added = r["venv_mb"] + r["service_mb"] + r["models_mb"]

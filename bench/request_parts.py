@@ -28,9 +28,7 @@ from service.predictor import Predictor
 from service.preprocessing import preprocess
 
 
-def stages(calls: int) -> dict:
-    settings = Settings.from_env()
-    predictor = Predictor(settings.resolved_model_dir())
+def stages(settings: Settings, predictor: Predictor, calls: int) -> dict:
     png, body = canvas_png(), canvas_json()
     gray = decode(png)
     x = preprocess(gray)[None]
@@ -50,10 +48,8 @@ def stages(calls: int) -> dict:
     }
 
 
-def batch_stages(calls: int, count: int = 256) -> dict:
+def batch_stages(settings: Settings, predictor: Predictor, calls: int, count: int = 256) -> dict:
     """The stages of one batch request of `count` small PNGs, in process: decode, preprocess, model."""
-    settings = Settings.from_env()
-    predictor = Predictor(settings.resolved_model_dir())
     payload = inputs.parse_json(batch_json(count), settings.max_json_depth)
     grays, batch = inputs.json_to_grays(payload, settings.max_image_pixels, settings.max_batch)
     x = api.prepare(grays, batch)
@@ -71,8 +67,10 @@ def http_floor(seconds: float) -> float:
 
 
 def run(quick: bool = False) -> dict:
-    result = {**stages(20 if quick else 1000), "http_floor_ms": http_floor(1 if quick else 5)}
-    result["batch"] = batch_stages(2 if quick else 30)
+    settings = Settings.from_env()
+    predictor = Predictor(settings.resolved_model_dir())
+    result = {**stages(settings, predictor, 20 if quick else 1000), "http_floor_ms": http_floor(1 if quick else 5)}
+    result["batch"] = batch_stages(settings, predictor, 2 if quick else 30)
     return {**result, "measured_at": time.strftime("%Y-%m-%d")}
 
 

@@ -13,12 +13,12 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 # 2-core machine busy; with the LiteRT runtime each worker costs ~60 MB.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # 4 threads: enough to overlap network waits, few enough that the GIL is not passed around in a convoy
-# (bench/serve_bench.py: same throughput as 8, p99 at 16 connections ~50 ms instead of ~80 ms).
+# (ad hoc wrk A/B runs, not recorded: same throughput as 8, p99 at 16 connections ~50 ms, not ~80 ms).
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 # One listening socket per worker (SO_REUSEPORT): the kernel spreads new connections evenly over the
 # workers. With one shared socket, whichever worker wakes first accepts, and a burst of keep-alive
-# connections can all land on one worker while the other idles (measured: half the throughput).
+# connections can all land on one worker while the other idles (in ad hoc wrk runs: half the throughput).
 # The price: if a worker dies, connections still queued on its socket are reset (bench/faults.py).
 reuse_port = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))  # a worker silent this long is replaced
