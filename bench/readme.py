@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.results import load
-from train.table import table
+from bench.table import table
 
 ROOT = Path(__file__).resolve().parent.parent
 
