@@ -1,4 +1,4 @@
-"""`python -m train.table`: the README's model table, every figure read from metadata.json."""
+"""`python -m bench.table`: the README's model table, every figure read from metadata.json."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def table(models: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train.table", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.table", description=__doc__)
     parser.add_argument("--models", default="models", help="models root (default: %(default)s)")
     print(table(Path(parser.parse_args(argv).models)))
     return 0
