@@ -1,11 +1,13 @@
 """The drawing page in a real browser: real pointer input, the real app and the real model.
 
 Run: .venv/bin/python -m pytest tests/e2e -q   (E2E_MODEL_DIR=models/mlp/1 before models/cnn exists;
-E2E_SCREENSHOT_DIR=/tmp to save page-desktop.png and page-phone.png).
+E2E_SCREENSHOT_DIR=/tmp to save page-desktop.png and page-phone.png; UPDATE_SCREENSHOT=1 to rewrite the
+README's docs/screenshot.png).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -18,6 +20,7 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
+ROOT = Path(__file__).resolve().parents[2]
 THROTTLE_MS = 250  # app.js: at most one request every THROTTLE_MS while drawing
 
 PHONE = {
@@ -38,6 +41,17 @@ ZERO = [
 SEVEN = [[(0.27, 0.2), (0.73, 0.2), (0.46, 0.84)]]
 # With ONE, a bar to the left of its top makes a 7: undoing the bar must give the 1 back.
 SEVEN_BAR = [[(0.24, 0.18), (0.53, 0.16)]]
+
+
+def arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, n: int) -> list[tuple[float, float]]:
+    """n + 1 points along an elliptic arc from angle start to end (degrees, clockwise on screen from 3 o'clock)."""
+    angles = [math.radians(start + (end - start) * i / n) for i in range(n + 1)]
+    # a slight wobble, as a hand would draw it
+    return [(cx + rx * (1 + 0.03 * math.sin(3 * a)) * math.cos(a), cy + ry * math.sin(a)) for a in angles]
+
+
+# A 3 in one stroke: a smaller upper bowl, then a wider lower one.
+THREE = [arc(0.49, 0.32, 0.16, 0.15, -165, 90, 20) + arc(0.51, 0.64, 0.2, 0.17, -90, 160, 24)[1:]]
 
 
 def screenshot(page: Page, name: str) -> None:
@@ -503,3 +517,38 @@ def test_model_selector_sends_the_upload_again(page, live_server, tmp_path):
     expect(page.get_by_test_id("model-name")).to_contain_text(others[0])
     expect(page.get_by_test_id("status")).to_contain_text("four.png")
     expect_digit(page, 4)
+
+
+# The README's picture: the two cards under the header, down to just above the footer.
+SCREENSHOT_VIEWPORT = {"width": 1280, "height": 800}
+SCREENSHOT_CLIP = {"x": 120, "y": 0, "width": 1040, "height": 846}
+
+
+def test_screenshot_for_the_readme(new_page, live_server, tmp_path):
+    page = new_page(viewport=SCREENSHOT_VIEWPORT).page
+    open_page(page, live_server)
+    draw(page, THREE, steps=2)
+    expect_digit(page, 3)
+    clip = SCREENSHOT_CLIP
+    for card in (".draw-card", ".result-card"):  # each card whole in the picture
+        box = page.locator(card).bounding_box()
+        assert clip["x"] <= box["x"] and box["x"] + box["width"] <= clip["x"] + clip["width"], (card, box)
+        assert clip["y"] <= box["y"] and box["y"] + box["height"] <= clip["y"] + clip["height"], (card, box)
+    path = ROOT / "docs" / "screenshot.png" if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / "page.png"
+    path.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(path), clip=clip, full_page=True)
+
+    from PIL import Image
+
+    data = path.read_bytes()
+    assert len(data) < 200_000, len(data)
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG" and image.size == (clip["width"], clip["height"])
+        shot = image.convert("L")
+    # the drawn digit and the predicted one are in the picture: strong contrast where each is, on light paper
+    for hook in ("canvas", "prediction"):
+        box = page.get_by_test_id(hook).bounding_box()
+        left, top = box["x"] - clip["x"], box["y"] - clip["y"]
+        region = shot.crop((round(left), round(top), round(left + box["width"]), round(top + box["height"])))
+        darkest, lightest = region.getextrema()
+        assert lightest - darkest > 120, (hook, darkest, lightest)
