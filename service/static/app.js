@@ -46,21 +46,113 @@
   const MODELS_URL = document.body.dataset.modelsUrl || "/v1/models";
   const percent = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1 });
 
+  // ---- live prediction scheduling ----
+
+  /* One object owns the scheduling state, and every change to it goes through update(), which
+   * recomputes the busy flag and hands it to render(): nothing derived can be forgotten.
+   * The drawing itself stays with the page, read through hasInk() and isDrawing(); the page
+   * calls update() (or an action below) after each change to it.
+   *   throttle(): a stroke moved: send if none is in flight and THROTTLE_MS have passed, else later
+   *   flush():    a stroke ended: send at once, or as soon as the request in flight is back
+   *   cancel():   forget every pending or running request (their responses are stale)
+   *   send():     post a request now (uploads); only the newest request's response is shown
+   */
+  function createScheduler({ throttleMs, hasInk, isDrawing, capture, post, show, render }) {
+    const state = {
+      inFlight: null, // AbortController of the one request in flight; replaced or cleared = stale
+      timer: 0, // throttle timer
+      lastSent: -Infinity, // performance.now() when the last request went out
+      unsent: true, // the drawing changed (or its request was cancelled) since the last drawing request
+      source: "none", // what the shown result is for: "none", "drawing" or "upload"
+      file: null, // the uploaded file, re-sent when the model changes
+    };
+    const dirty = () => hasInk() && state.unsent; // the drawing on screen has not been sent yet
+
+    function update(changes = {}) {
+      Object.assign(state, changes);
+      render(Boolean(isDrawing() || state.inFlight || state.timer || dirty()));
+    }
+
+    function throttle(changes = {}) {
+      update(changes);
+      if (!dirty() || state.inFlight || state.timer) return;
+      const wait = state.lastSent + throttleMs - performance.now();
+      if (wait <= 0) {
+        sendDrawing();
+        return;
+      }
+      const timer = setTimeout(() => {
+        update({ timer: 0 });
+        if (dirty() && !state.inFlight) sendDrawing();
+      }, wait);
+      update({ timer });
+    }
+
+    function flush(changes = {}) {
+      update(changes);
+      if (dirty() && !state.inFlight) sendDrawing();
+    }
+
+    function cancel(changes = {}) {
+      if (state.inFlight) state.inFlight.abort();
+      clearTimeout(state.timer);
+      update({ ...changes, inFlight: null, timer: 0, unsent: true });
+    }
+
+    function sendDrawing() {
+      send(capture(), "drawing", { unsent: false });
+    }
+
+    async function send(request, kind, changes = {}) {
+      if (state.inFlight) state.inFlight.abort();
+      clearTimeout(state.timer);
+      const controller = new AbortController();
+      update({ ...changes, inFlight: controller, timer: 0, lastSent: performance.now() });
+      let outcome;
+      try {
+        outcome = await post(request, controller.signal);
+      } catch (error) {
+        outcome = { error };
+      }
+      if (state.inFlight === controller) {
+        // still the newest request: nothing was sent or cancelled since
+        show(outcome, kind);
+        update({ inFlight: null });
+      }
+      if (dirty() && !state.inFlight) {
+        // the drawing changed while this one was out: a finished stroke goes at once
+        if (isDrawing()) throttle();
+        else flush();
+      }
+    }
+
+    return {
+      get state() {
+        return Object.freeze({ ...state }); // a read-only copy: changes go through update()
+      },
+      update,
+      throttle,
+      flush,
+      cancel,
+      send,
+    };
+  }
+
   // ---- drawing state ----
   const strokes = []; // [{ size, points: [{ x, y }] }], x and y in 0..1 of the canvas
   let active = null; // { id: pointerId, stroke } while a stroke is being drawn
   let frame = 0; // pending requestAnimationFrame id
-
-  // ---- prediction state ----
-  let seq = 0; // id of the newest request; a response with an older id is stale and dropped
-  let inFlight = null; // AbortController of the one request in flight
-  let version = 0; // bumped on every change to the drawing
-  let sentVersion = -1; // the drawing version the last drawing request carried
-  let timer = 0; // throttle timer
-  let lastSent = -Infinity;
-  let source = "none"; // what the shown result is for: "none", "drawing" or "upload"
-  let lastFile = null; // the uploaded file, re-sent when the model changes
   let defaultModel = "";
+
+  const live = createScheduler({
+    throttleMs: THROTTLE_MS,
+    hasInk: () => strokes.length > 0,
+    isDrawing: () => Boolean(active),
+    capture,
+    post,
+    show: apply,
+    render,
+  });
 
   // ---- canvas size: backing store = CSS size x devicePixelRatio, for crisp strokes ----
 
@@ -158,15 +250,13 @@
     if (event.pointerType === "mouse" && event.button !== 0) return;
     event.preventDefault();
     canvas.setPointerCapture(event.pointerId);
-    if (source === "upload") startOver(); // drawing replaces an upload's result
+    if (live.state.source === "upload") startOver(); // drawing replaces an upload's result
     const stroke = { size: Number(brush.value), points: [toCanvas(event)] };
     strokes.push(stroke);
     active = { id: event.pointerId, stroke };
-    source = "drawing";
-    version += 1;
-    updateButtons();
     requestRedraw();
-    updateBusy(); // the first prediction goes out when the stroke moves, or when it ends
+    // the first prediction goes out when the stroke moves, or when it ends
+    live.update({ source: "drawing", unsent: true });
   }
 
   function onPointerMove(event) {
@@ -176,82 +266,31 @@
     let moved = false;
     for (const e of events.length ? events : [event]) moved = addPoint(active.stroke, toCanvas(e)) || moved;
     if (!moved) return;
-    version += 1;
     requestRedraw();
-    schedulePredict();
+    live.throttle({ unsent: true });
   }
 
   function onPointerEnd(event) {
     if (!active || event.pointerId !== active.id) return;
-    if (event.type === "pointerup" && addPoint(active.stroke, toCanvas(event))) version += 1;
+    const moved = event.type === "pointerup" && addPoint(active.stroke, toCanvas(event));
     active = null;
     if (canvas.hasPointerCapture(event.pointerId)) canvas.releasePointerCapture(event.pointerId);
     redraw();
-    updateButtons();
-    predictNow();
+    live.flush(moved ? { unsent: true } : {});
   }
 
-  // ---- prediction scheduling ----
+  // ---- prediction requests ----
 
-  function dirty() {
-    // the drawing on screen has not been sent yet
-    return strokes.length > 0 && version !== sentVersion;
-  }
-
-  function updateBusy() {
+  function render(busy) {
     // aria-busy also makes screen readers wait for the final result instead of every live update
-    const busy = Boolean(active || inFlight || timer || dirty());
     verdict.setAttribute("aria-busy", String(busy));
+    undoButton.disabled = strokes.length === 0 || Boolean(active);
   }
 
-  function invalidate() {
-    // forget every pending or running request: their responses are stale
-    seq += 1;
-    if (inFlight) inFlight.abort();
-    inFlight = null;
-    clearTimeout(timer);
-    timer = 0;
-    sentVersion = -1;
-    updateBusy();
-  }
-
-  function schedulePredict() {
-    // while drawing: at most one request in flight, and at most one every THROTTLE_MS
-    if (dirty() && !inFlight && !timer) {
-      const wait = lastSent + THROTTLE_MS - performance.now();
-      if (wait <= 0) {
-        sendDrawing();
-      } else {
-        timer = setTimeout(() => {
-          timer = 0;
-          if (dirty() && !inFlight) sendDrawing();
-          updateBusy();
-        }, wait);
-      }
-    }
-    updateBusy();
-  }
-
-  function predictNow() {
-    // a stroke ended: predict at once, or as soon as the request in flight is back
-    if (dirty() && !inFlight) {
-      clearTimeout(timer);
-      timer = 0;
-      sendDrawing();
-    }
-    updateBusy();
-  }
-
-  function sendDrawing() {
-    if (!strokes.length) {
-      showEmpty(HINT);
-      updateBusy();
-      return;
-    }
+  function capture() {
     if (frame) redraw(); // the PNG must hold every point drawn so far
-    sentVersion = version;
     const image = canvas.toDataURL("image/png"); // the full canvas: no downscaling here
-    send(JSON.stringify({ image }), { "Content-Type": "application/json" }, "drawing");
+    return { body: JSON.stringify({ image }), headers: { "Content-Type": "application/json" } };
   }
 
   function predictUrl() {
@@ -262,36 +301,17 @@
     return url.pathname + url.search;
   }
 
-  async function send(body, headers, kind) {
-    const id = ++seq;
-    const controller = new AbortController();
-    if (inFlight) inFlight.abort();
-    inFlight = controller;
-    lastSent = performance.now();
-    updateBusy();
-    let outcome;
-    try {
-      const response = await fetch(predictUrl(), {
-        method: "POST",
-        headers: { Accept: "application/json", ...headers },
-        body,
-        signal: controller.signal,
-        cache: "no-store",
-        credentials: "same-origin",
-      });
-      const data = await response.json().catch(() => null);
-      outcome = { response, data };
-    } catch (error) {
-      outcome = { error };
-    }
-    if (inFlight === controller) inFlight = null;
-    if (id === seq) apply(outcome, kind); // only the newest request's response is shown
-    if (dirty() && !inFlight) {
-      // the drawing changed while this one was out: a finished stroke goes at once
-      if (active) schedulePredict();
-      else predictNow();
-    }
-    updateBusy();
+  async function post({ body, headers }, signal) {
+    const response = await fetch(predictUrl(), {
+      method: "POST",
+      headers: { Accept: "application/json", ...headers },
+      body,
+      signal,
+      cache: "no-store",
+      credentials: "same-origin",
+    });
+    const data = await response.json().catch(() => null);
+    return { response, data };
   }
 
   // ---- showing results ----
@@ -337,7 +357,8 @@
     }
     modelName.textContent = data.model ? `Model: ${data.model.name} v${data.model.version}` : "";
     let note = "";
-    if (kind === "upload" && lastFile) note = `Prediction for “${lastFile.name}”.`;
+    const file = live.state.file;
+    if (kind === "upload" && file) note = `Prediction for “${file.name}”.`;
     if (data.confidence < 0.5) note = `${note} Not sure: try writing the digit larger and clearer.`.trim();
     setStatus(note);
   }
@@ -369,19 +390,11 @@
 
   // ---- actions ----
 
-  function updateButtons() {
-    undoButton.disabled = strokes.length === 0 || Boolean(active);
-  }
-
   function startOver() {
     strokes.length = 0;
-    version += 1;
     active = null;
-    lastFile = null;
-    source = "none";
-    invalidate();
+    live.cancel({ source: "none", file: null });
     redraw();
-    updateButtons();
   }
 
   function clearAll() {
@@ -392,14 +405,12 @@
   function undo() {
     if (active || !strokes.length) return;
     strokes.pop();
-    version += 1;
-    invalidate(); // a response for the drawing before the undo must not be shown
+    live.cancel(); // a response for the drawing before the undo must not be shown
     redraw();
-    updateButtons();
     if (strokes.length) {
-      predictNow();
+      live.flush();
     } else {
-      source = "none";
+      live.update({ source: "none" });
       showEmpty(HINT);
     }
   }
@@ -412,20 +423,18 @@
       setStatus(`“${file.name}” is not an image. Choose a PNG, JPEG or other picture.`, true);
       return;
     }
-    lastFile = file;
-    source = "upload";
     const form = new FormData();
     form.append("image", file, file.name);
-    send(form, {}, "upload");
+    live.send({ body: form, headers: {} }, "upload", { source: "upload", file });
   }
 
   function resend() {
-    if (source === "upload" && lastFile) {
-      const file = lastFile;
+    const { source, file } = live.state;
+    if (source === "upload" && file) {
       uploadFile(file);
     } else if (strokes.length) {
-      invalidate();
-      predictNow();
+      live.cancel();
+      live.flush();
     }
   }
 
@@ -513,8 +522,7 @@
   watchPixelRatio();
   resize();
   showEmpty(HINT);
-  updateButtons();
-  updateBusy();
+  live.update();
   loadModels();
   document.body.dataset.ready = "true"; // the page is wired up (a hook for tests)
 })();

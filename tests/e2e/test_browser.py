@@ -1,18 +1,27 @@
 """The drawing page in a real browser: real pointer input, the real app and the real model.
 
 Run: .venv/bin/python -m pytest tests/e2e -q   (E2E_MODEL_DIR=models/mlp/1 before models/cnn exists;
-E2E_SCREENSHOT_DIR=/tmp to save page-desktop.png and page-phone.png).
+E2E_SCREENSHOT_DIR=/tmp to save page-desktop.png and page-phone.png; UPDATE_SCREENSHOT=1 to rewrite the
+README's docs/screenshot.png).
 """
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import os
 import re
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, Route, expect
+
+ROOT = Path(__file__).resolve().parents[2]
+THROTTLE_MS = 250  # app.js: at most one request every THROTTLE_MS while drawing
 
 PHONE = {
     "viewport": {"width": 390, "height": 844},
@@ -32,6 +41,17 @@ ZERO = [
 SEVEN = [[(0.27, 0.2), (0.73, 0.2), (0.46, 0.84)]]
 # With ONE, a bar to the left of its top makes a 7: undoing the bar must give the 1 back.
 SEVEN_BAR = [[(0.24, 0.18), (0.53, 0.16)]]
+
+
+def arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, n: int) -> list[tuple[float, float]]:
+    """n + 1 points along an elliptic arc from angle start to end (degrees, clockwise on screen from 3 o'clock)."""
+    angles = [math.radians(start + (end - start) * i / n) for i in range(n + 1)]
+    # a slight wobble, as a hand would draw it
+    return [(cx + rx * (1 + 0.03 * math.sin(3 * a)) * math.cos(a), cy + ry * math.sin(a)) for a in angles]
+
+
+# A 3 in one stroke: a smaller upper bowl, then a wider lower one.
+THREE = [arc(0.49, 0.32, 0.16, 0.15, -165, 90, 20) + arc(0.51, 0.64, 0.2, 0.17, -90, 160, 24)[1:]]
 
 
 def screenshot(page: Page, name: str) -> None:
@@ -91,6 +111,67 @@ def expect_no_prediction(page: Page) -> None:
 
 def canvas_png(page: Page) -> str:
     return page.get_by_test_id("canvas").evaluate("c => c.toDataURL('image/png')")
+
+
+def is_predict(url: str) -> bool:
+    return urlparse(url).path == "/predict"
+
+
+def sent_image(request: Request) -> str:
+    """The canvas PNG (data URL) a drawing's /predict request carried."""
+    return json.loads(request.post_data or "{}")["image"]
+
+
+class Predictions:
+    """The page's /predict requests, seen at the network; the server's responses can be held back or failed."""
+
+    def __init__(self, page: Page):
+        self.page = page
+        self.sent: list[Request] = []
+        self.mode = "pass"  # "pass": to the server; "hold": until release(); "fail": a network error
+        self._held: list[Route] = []
+        page.route(is_predict, self._route)
+
+    def _route(self, route: Route) -> None:
+        self.sent.append(route.request)
+        if self.mode == "hold":
+            self._held.append(route)
+        elif self.mode == "fail":
+            route.abort("connectionfailed")
+        else:
+            route.continue_()
+
+    def wait_for(self, count: int, timeout: float = 10) -> None:
+        """Until the page has sent `count` requests (events are handled while Playwright waits)."""
+        deadline = time.monotonic() + timeout
+        while len(self.sent) < count:
+            assert time.monotonic() < deadline, f"{len(self.sent)} of {count} requests sent"
+            self.page.wait_for_timeout(20)
+
+    def assert_count(self, count: int) -> None:
+        """Exactly `count` requests so far, and no other on its way (after a moment for events to arrive)."""
+        self.page.wait_for_timeout(300)
+        assert len(self.sent) == count, [r.url for r in self.sent]
+
+    def release(self) -> None:
+        """Let the held requests through to the server."""
+        held, self._held = self._held, []
+        for route in held:
+            route.continue_()
+
+
+@pytest.fixture
+def predictions(page) -> Predictions:
+    return Predictions(page)
+
+
+@pytest.fixture
+def paused_clock(page):
+    """The page's timers and performance.now() stand still until the test moves them on (run_for)."""
+    start = datetime(2025, 1, 1, 12, 0, 0)
+    page.clock.install(time=start)
+    page.clock.pause_at(start + timedelta(seconds=1))
+    return page.clock
 
 
 def test_page_loads_clean_with_hooks_and_no_prediction(probe, live_server):
@@ -160,6 +241,64 @@ def test_live_prediction_while_drawing_is_throttled(page, live_server):
     assert all(gap >= 200 for gap in gaps[:-1]), gaps
 
 
+def test_live_prediction_follows_the_clock_and_the_stroke_end(page, live_server, predictions, paused_clock):
+    open_page(page, live_server)
+    page.mouse.move(*canvas_point(page, 0.5, 0.15))
+    page.mouse.down()
+    predictions.assert_count(0)  # a press alone is no drawing yet
+    with page.expect_response(lambda r: is_predict(r.url)):
+        page.mouse.move(*canvas_point(page, 0.5, 0.3))  # the first move: sent at once
+    page.mouse.move(*canvas_point(page, 0.5, 0.5), steps=4)
+    predictions.assert_count(1)  # time stands still: the throttle holds the drawing back
+    paused_clock.run_for(THROTTLE_MS - 1)
+    predictions.assert_count(1)
+    with page.expect_response(lambda r: is_predict(r.url)):
+        paused_clock.run_for(1)  # THROTTLE_MS after the first: the drawing so far goes
+    assert len(predictions.sent) == 2
+    page.mouse.move(*canvas_point(page, 0.5, 0.85), steps=4)  # within THROTTLE_MS of the last request
+    page.mouse.up()
+    predictions.wait_for(3)  # the stroke's end goes at once, without waiting for the clock
+    assert sent_image(predictions.sent[2]) == canvas_png(page)  # and carries the whole drawing
+    expect_digit(page, 1)
+    paused_clock.run_for(10 * THROTTLE_MS)
+    predictions.assert_count(3)  # nothing was left pending
+
+
+def test_one_request_in_flight_and_the_stroke_end_follows_it(page, live_server, predictions):
+    predictions.mode = "hold"
+    open_page(page, live_server)
+    page.mouse.move(*canvas_point(page, 0.5, 0.15))
+    page.mouse.down()
+    for i in range(1, 21):  # about a second of drawing: room for four throttled requests
+        page.mouse.move(*canvas_point(page, 0.5, 0.15 + 0.7 * i / 20), steps=2)
+        page.wait_for_timeout(50)
+    page.mouse.up()
+    predictions.assert_count(1)  # the first is still out: neither the throttle nor the stroke's end sent another
+    expect(page.locator("[aria-live]")).to_have_attribute("aria-busy", "true")
+    predictions.release()
+    predictions.wait_for(2)  # its answer is back: the finished stroke goes at once
+    assert sent_image(predictions.sent[1]) == canvas_png(page)
+    predictions.release()
+    expect_digit(page, 1)
+    predictions.assert_count(2)
+
+
+def test_busy_ends_and_an_error_shows_when_the_server_is_unreachable(page, live_server, predictions):
+    open_page(page, live_server)
+    predictions.mode = "fail"
+    draw(page, ONE)
+    status = page.get_by_test_id("status")
+    expect(status).to_contain_text("Could not reach the server")
+    expect(status).to_have_class(re.compile("is-error"))
+    wait_idle(page)
+    expect_no_prediction(page)
+    predictions.mode = "pass"  # the connection is back: the next stroke is predicted
+    page.get_by_test_id("clear").click()
+    draw(page, ONE)
+    expect_digit(page, 1)
+    expect(status).not_to_have_class(re.compile("is-error"))
+
+
 def test_clear_resets_prediction_and_bars(page, live_server):
     open_page(page, live_server)
     blank = canvas_png(page)
@@ -202,6 +341,30 @@ def test_a_response_that_arrives_after_clear_is_dropped(page, live_server):
     wait_idle(page)
     draw(page, ONE)  # and the page still works
     expect_digit(page, 1)
+
+
+# Records every digit the page shows, from now on, in <body data-shown> (comma-separated).
+RECORD_SHOWN = """() => {
+  const prediction = document.querySelector('[data-testid=prediction]');
+  document.body.dataset.shown = "";
+  new MutationObserver(() => {
+    if (prediction.textContent) document.body.dataset.shown += prediction.textContent + ",";
+  }).observe(prediction, { childList: true, characterData: true, subtree: true });
+}"""
+
+
+def test_a_response_for_the_drawing_before_undo_is_dropped(page, live_server):
+    page.add_init_script(SLOW_PREDICT)
+    open_page(page, live_server)
+    draw(page, ONE)
+    expect_digit(page, 1)
+    draw(page, SEVEN_BAR, steps=1)  # one move: one request, for the whole 7
+    page.wait_for_function("() => document.body.dataset.late === '1'", polling="raf")  # the 7's answer is held back
+    page.evaluate(RECORD_SHOWN)
+    page.get_by_test_id("undo").click()
+    expect(page.locator("body")).to_have_attribute("data-late", "0")  # the 7's answer has come in, and the 1's
+    expect_digit(page, 1)
+    assert page.locator("body").get_attribute("data-shown") == "1,"  # the late 7 was never shown
 
 
 def test_undo_removes_the_last_stroke(page, live_server):
@@ -337,3 +500,55 @@ def test_model_selector_switches_the_model(page, live_server):
     assert f"model={others[0]}" in sent.value.url
     expect(page.get_by_test_id("model-name")).to_contain_text(others[0])
     expect_digit(page, 1)
+
+
+def test_model_selector_sends_the_upload_again(page, live_server, tmp_path):
+    models = page.request.get(live_server + "/v1/models").json()
+    others = [m["name"] for m in models["models"] if m["name"] != models["default"]]
+    if not others:
+        pytest.skip("only one model is exported: nothing to choose")
+    open_page(page, live_server)
+    page.get_by_test_id("upload").set_input_files(str(digit_png(tmp_path / "four.png")))
+    expect_digit(page, 4)
+    with page.expect_request(lambda r: is_predict(r.url)) as sent:
+        page.get_by_test_id("model").select_option(others[0])
+    assert f"model={others[0]}" in sent.value.url
+    assert sent.value.headers["content-type"].startswith("multipart/form-data")  # the file again, not the canvas
+    expect(page.get_by_test_id("model-name")).to_contain_text(others[0])
+    expect(page.get_by_test_id("status")).to_contain_text("four.png")
+    expect_digit(page, 4)
+
+
+# The README's picture: the two cards under the header, down to just above the footer.
+SCREENSHOT_VIEWPORT = {"width": 1280, "height": 800}
+SCREENSHOT_CLIP = {"x": 120, "y": 0, "width": 1040, "height": 846}
+
+
+def test_screenshot_for_the_readme(new_page, live_server, tmp_path):
+    page = new_page(viewport=SCREENSHOT_VIEWPORT).page
+    open_page(page, live_server)
+    draw(page, THREE, steps=2)
+    expect_digit(page, 3)
+    clip = SCREENSHOT_CLIP
+    for card in (".draw-card", ".result-card"):  # each card whole in the picture
+        box = page.locator(card).bounding_box()
+        assert clip["x"] <= box["x"] and box["x"] + box["width"] <= clip["x"] + clip["width"], (card, box)
+        assert clip["y"] <= box["y"] and box["y"] + box["height"] <= clip["y"] + clip["height"], (card, box)
+    path = ROOT / "docs" / "screenshot.png" if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / "page.png"
+    path.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(path), clip=clip, full_page=True)
+
+    from PIL import Image
+
+    data = path.read_bytes()
+    assert len(data) < 200_000, len(data)
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG" and image.size == (clip["width"], clip["height"])
+        shot = image.convert("L")
+    # the drawn digit and the predicted one are in the picture: strong contrast where each is, on light paper
+    for hook in ("canvas", "prediction"):
+        box = page.get_by_test_id(hook).bounding_box()
+        left, top = box["x"] - clip["x"], box["y"] - clip["y"]
+        region = shot.crop((round(left), round(top), round(left + box["width"]), round(top + box["height"])))
+        darkest, lightest = region.getextrema()
+        assert lightest - darkest > 120, (hook, darkest, lightest)
