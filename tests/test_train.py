@@ -28,7 +28,7 @@ from train.__main__ import build_parser, config_from_args
 from train.config import TrainConfig
 from train.export import load_serving_fn
 from train.models import StrokeWidth, build_augmenter, build_model
-from train.trainer import run
+from train.trainer import fit, run
 
 ARCHS = ["softmax", "mlp", "cnn"]
 
@@ -205,6 +205,22 @@ def test_training_learns(tmp_path, fixture_data, arch, epochs, floor):
     # learning, not one whose numbers moved by a few digits.
     result = run(quick_config(tmp_path, arch, epochs=epochs, learning_rate=3e-3), data=fixture_data)
     assert result.metadata["metrics"]["test_accuracy"] >= floor
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("epochs", "patience"), [(40, 3), (6, 8)])  # stops early; runs out of epochs
+def test_training_ends_with_the_best_epoch(tmp_path, fixture_data, epochs, patience):
+    """The model fit() returns is its best validation epoch's (the first of equals), however training ended."""
+    config = quick_config(tmp_path, "mlp", epochs=epochs, patience=patience, learning_rate=3e-3)
+    model, summary = fit(config, fixture_data)
+    curve = summary["history"]["val_accuracy"]
+    assert summary["best_epoch"] == 1 + curve.index(max(curve)) < summary["epochs_run"]  # 1-based; not the last
+    assert summary["best_val_accuracy"] == max(curve)
+    if summary["epochs_run"] < epochs:  # stopped early: `patience` epochs after the best one
+        assert summary["epochs_run"] == summary["best_epoch"] + patience
+    _, (x_val, y_val) = fixture_data.split_validation(config.validation_size)
+    predicted = model.predict(x_val.astype(np.float32), verbose=0).argmax(axis=1)
+    assert float((predicted == y_val).mean()) == pytest.approx(summary["best_val_accuracy"], abs=1e-6)
 
 
 @pytest.mark.slow

@@ -37,27 +37,14 @@ class RunResult:
     metadata: dict
 
 
-class KeepBestEpoch(keras.callbacks.Callback):
-    """Keeps the weights of the epoch with the best validation accuracy; stops after `patience` worse ones."""
+def early_stopping(monitor: str, patience: int, verbose: int) -> keras.callbacks.EarlyStopping:
+    """Stop after `patience` epochs without a new best `monitor`; the model ends with the best epoch's weights.
 
-    def __init__(self, monitor: str, patience: int):
-        super().__init__()
-        self.monitor, self.patience = monitor, patience
-        self.best, self.best_epoch, self.best_weights = -np.inf, -1, None
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            return
-        if value > self.best:
-            self.best, self.best_epoch, self.best_weights = value, epoch, self.model.get_weights()
-        elif epoch - self.best_epoch >= self.patience:
-            print(f"early stop: no {self.monitor} gain for {self.patience} epochs (best epoch {self.best_epoch + 1})")
-            self.model.stop_training = True
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+    Keras 3 restores the best weights at the end of training whether or not it stopped early.
+    """
+    return keras.callbacks.EarlyStopping(
+        monitor=monitor, mode="max", patience=patience, restore_best_weights=True, verbose=min(verbose, 1)
+    )
 
 
 def _schedule(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.schedules.LearningRateSchedule | float:
@@ -107,7 +94,7 @@ def fit(config: TrainConfig, data: Mnist) -> tuple[keras.Model, dict]:
         metrics=["accuracy"],
     )
     has_val = len(x_val) > 0
-    keep = KeepBestEpoch("val_accuracy" if has_val else "accuracy", config.patience)
+    keep = early_stopping("val_accuracy" if has_val else "accuracy", config.patience, config.verbose)
     started = time.perf_counter()
     history = trainer.fit(
         _dataset(x_train, y_train, config.batch_size, config.seed),
@@ -119,7 +106,7 @@ def fit(config: TrainConfig, data: Mnist) -> tuple[keras.Model, dict]:
     summary = {
         "time_s": round(time.perf_counter() - started, 1),
         "epochs_run": len(history.history["loss"]),
-        "best_epoch": keep.best_epoch + 1,
+        "best_epoch": keep.best_epoch + 1,  # Keras counts epochs from 0
         "best_" + keep.monitor: round(float(keep.best), 6),
         "train_images": int(len(x_train)),
         "validation_images": int(len(x_val)),
