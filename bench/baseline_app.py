@@ -16,10 +16,12 @@ import numpy as np
 from flask import Flask, jsonify, request
 from PIL import Image
 
+from service.contract import OUTPUT_NAME, SIGNATURE
+
 MODEL_DIR = os.environ.get("MODEL_DIR") or "models/cnn/1"
 
 inputs = keras.Input(shape=(28, 28))
-outputs = keras.layers.TFSMLayer(MODEL_DIR, call_endpoint="serving_default")(inputs)["probabilities"]
+outputs = keras.layers.TFSMLayer(MODEL_DIR, call_endpoint=SIGNATURE)(inputs)[OUTPUT_NAME]
 model = keras.Model(inputs, outputs)
 
 app = Flask(__name__)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from bench.results import emit
+from service.contract import REPORT_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +40,7 @@ def main() -> int:
         result = {
             "venv_mb": tree_mb(venv),
             "service_mb": tree_mb(ROOT / "service", skip="__pycache__"),
-            "models_mb": tree_mb(ROOT / "models", skip="report"),
+            "models_mb": tree_mb(ROOT / "models", skip=REPORT_DIR),
             "measured_at": time.strftime("%Y-%m-%d"),
         }
     emit(result, "image_size")

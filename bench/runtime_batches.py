@@ -23,8 +23,8 @@ import numpy as np
 from bench.results import emit
 from bench.timing import median_ms
 from service.config import Settings
+from service.contract import LITERT_FILE
 from service.predictor import Predictor
-from service.runtimes import LITERT_FILE
 
 SIZES = (1, 2, 4, 8, 16, 32, 64, 256)
 

@@ -15,7 +15,7 @@ GUNICORN_CONF = Path(__file__).with_name("gunicorn_conf.py")
 
 def check_model(settings) -> str | None:
     """A clear reason why the configured model cannot be served, or None."""
-    from service.predictor import ModelLoadError, read_metadata
+    from service.contract import SAVED_MODEL_FILE, ModelLoadError, read_metadata
     from service.runtimes import RUNTIMES
 
     if settings.runtime not in RUNTIMES:
@@ -23,8 +23,8 @@ def check_model(settings) -> str | None:
     try:
         path = settings.resolved_model_dir()
         read_metadata(path)
-        if not (path / "saved_model.pb").is_file():
-            return f"{path}: saved_model.pb is missing"
+        if not (path / SAVED_MODEL_FILE).is_file():
+            return f"{path}: {SAVED_MODEL_FILE} is missing"
     except (FileNotFoundError, ModelLoadError) as e:
         return str(e)
     return None

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, fields
 from pathlib import Path
+
+from service.contract import SAVED_MODEL_FILE, latest_version
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_MODELS = PACKAGE_ROOT / "models"
 DEFAULT_MODEL = "cnn"
-
-
-def latest_version(model_base: Path) -> Path:
-    """models/<name>/<highest numeric version>/, as TensorFlow Serving picks it."""
-    if not model_base.is_dir():
-        raise FileNotFoundError(f"model directory {model_base} does not exist")
-    # only complete exports: a version still being written (no metadata.json yet) is skipped
-    versions = [
-        p
-        for p in model_base.glob("*")
-        if p.is_dir() and re.fullmatch(r"\d+", p.name) and (p / "metadata.json").is_file()
-    ]
-    if not versions:
-        raise FileNotFoundError(f"no complete version directory (with metadata.json) under {model_base}")
-    return max(versions, key=lambda p: int(p.name))
 
 
 @dataclass
@@ -55,4 +41,4 @@ class Settings:
 
     def resolved_model_dir(self) -> Path:
         path = Path(self.model_dir) if self.model_dir else Path(self.models_root) / DEFAULT_MODEL
-        return path if (path / "saved_model.pb").exists() else latest_version(path)
+        return path if (path / SAVED_MODEL_FILE).exists() else latest_version(path)

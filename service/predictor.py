@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -11,15 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from service.config import latest_version
+from service.contract import ModelLoadError, complete_versions, latest_version, read_metadata
 from service.errors import UnknownModel
 from service.runtimes import RUNTIMES, load_runtime
 
 log = logging.getLogger(__name__)
-
-
-class ModelLoadError(RuntimeError):
-    """The model directory is missing, incomplete, or breaks the input contract."""
 
 
 @dataclass(frozen=True)
@@ -28,25 +23,6 @@ class ModelInfo:
     version: int
     path: str
     metadata: dict
-
-
-def read_metadata(model_dir: Path) -> dict:
-    path = model_dir / "metadata.json"
-    try:
-        metadata = json.loads(path.read_text())
-    except FileNotFoundError as e:
-        raise ModelLoadError(f"{path} is missing: not an exported digits model") from e
-    except (OSError, ValueError) as e:
-        raise ModelLoadError(f"{path} is unreadable: {e}") from e
-    if not isinstance(metadata, dict):
-        raise ModelLoadError(f"{path} is not a JSON object")
-    contract = metadata.get("contract", {})
-    spec = contract.get("input", {})
-    if spec.get("shape") != [None, 28, 28] or spec.get("dtype") != "float32" or spec.get("range") != [0.0, 255.0]:
-        raise ModelLoadError(f"{path}: input contract {spec} is not float32 [N, 28, 28] in 0..255")
-    if contract.get("preprocessing", {}).get("recipe") != "mnist":
-        raise ModelLoadError(f"{path}: unknown preprocessing recipe")
-    return metadata
 
 
 class Predictor:
@@ -98,7 +74,7 @@ class ModelRegistry:
     def available(self) -> list[str]:
         names = set(self._loaded)
         if self._root and self._root.is_dir():
-            names |= {p.name for p in self._root.iterdir() if p.is_dir() and any(p.glob("*/metadata.json"))}
+            names |= {p.name for p in self._root.iterdir() if complete_versions(p)}
         return sorted(names)
 
     def get(self, name: str | None) -> Predictor:

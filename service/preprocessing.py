@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from service.contract import BOX  # MNIST digits were scaled to fit 20x20
+from service.contract import SIDE as SIZE  # the model's input side, 28
 from service.errors import NoDigit
 
-SIZE = 28  # the model's input side
-BOX = 20  # MNIST digits were scaled to fit 20x20
 WORK = 4 * BOX  # working resolution for stroke-width normalisation (80 px long side)
 INK = 0.3  # a pixel is ink above this fraction of the ink's contrast
 MIN_CONTRAST = 0.15  # below this (0..1) the image is blank

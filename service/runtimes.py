@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-SIGNATURE = "serving_default"
-LITERT_FILE = "model.tflite"
+from service.contract import INPUT_NAME, LITERT_FILE, OUTPUT_NAME, SIDE, SIGNATURE
+
 RUNTIMES = ("auto", "litert", "savedmodel")
 MAX_CHUNK = 256  # LiteRT interpreters are sized per batch bucket up to this many images
 
@@ -32,7 +32,7 @@ class SavedModelRuntime:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         # Concrete functions are thread-safe; a fixed signature means nothing is retraced.
-        return self._fn(images=self._tf.constant(images, dtype=self._tf.float32))["probabilities"].numpy()
+        return self._fn(**{INPUT_NAME: self._tf.constant(images, dtype=self._tf.float32)})[OUTPUT_NAME].numpy()
 
 
 class LiteRTRuntime:
@@ -57,7 +57,7 @@ class LiteRTRuntime:
         threads = min(2, os.cpu_count() or 1) if batch >= 16 else 1
         interpreter = self._interpreter_class(model_content=self._blob, num_threads=threads)
         detail = interpreter.get_input_details()[0]
-        interpreter.resize_tensor_input(detail["index"], [batch, 28, 28], strict=False)
+        interpreter.resize_tensor_input(detail["index"], [batch, SIDE, SIDE], strict=False)
         interpreter.allocate_tensors()
         return interpreter, detail["index"], interpreter.get_output_details()[0]["index"]
 
@@ -72,7 +72,7 @@ class LiteRTRuntime:
             entry = self._new(batch)
         interpreter, input_index, output_index = entry
         try:
-            padded = np.zeros((batch, 28, 28), np.float32)
+            padded = np.zeros((batch, SIDE, SIDE), np.float32)
             padded[:n] = images
             interpreter.set_tensor(input_index, padded)
             interpreter.invoke()

@@ -51,10 +51,11 @@ def evaluate(predict: Predict, images: np.ndarray, labels: np.ndarray) -> tuple[
 
 def savedmodel_predict(model_dir: str) -> Predict:
     """A `Predict` backed by the exported serving signature."""
-    from train.export import OUTPUT_NAME, load_serving_fn
+    from service.contract import INPUT_NAME, OUTPUT_NAME
+    from train.export import load_serving_fn
 
     fn = load_serving_fn(model_dir)
-    return lambda x: fn(images=x)[OUTPUT_NAME].numpy()
+    return lambda x: fn(**{INPUT_NAME: x})[OUTPUT_NAME].numpy()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@
 Writes models/<name>/<version>/model.tflite, converted from the SavedModel's serving signature,
 and records in metadata.json its size and its largest difference from the SavedModel on real
 digits. The SavedModel stays the contract; the LiteRT file is a faster runtime for the same math.
+A training run calls export_litert() itself and puts its entry into the one metadata.json it writes.
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from train.export import OUTPUT_NAME, SIGNATURE, load_serving_fn, read_metadata, write_metadata
+from service.contract import (
+    INPUT_NAME,
+    LITERT_FILE,
+    OUTPUT_NAME,
+    SIGNATURE,
+    read_metadata,
+    write_atomic,
+    write_metadata,
+)
+from train.export import load_serving_fn
 
-FILENAME = "model.tflite"
 TOLERANCE = 1e-4  # the largest probability difference allowed between the two runtimes
 
 
@@ -34,21 +43,27 @@ def litert_predict(blob: bytes, images: np.ndarray) -> np.ndarray:
 
     interpreter = Interpreter(model_content=blob, num_threads=1)
     runner = interpreter.get_signature_runner(SIGNATURE)
-    return np.concatenate([runner(images=images[i : i + 100])[OUTPUT_NAME] for i in range(0, len(images), 100)])
+    chunks = [runner(**{INPUT_NAME: images[i : i + 100]})[OUTPUT_NAME] for i in range(0, len(images), 100)]
+    return np.concatenate(chunks)
 
 
 def export_litert(model_dir: str | Path, images: np.ndarray) -> dict:
-    """Convert, compare with the SavedModel on `images`, write model.tflite and the metadata entry."""
+    """Convert, compare with the SavedModel on `images`, write model.tflite; -> its metadata entry."""
     model_dir = Path(model_dir)
     blob = convert(model_dir)
     x = images.astype(np.float32)
-    reference = load_serving_fn(model_dir)(images=x)[OUTPUT_NAME].numpy()
+    reference = load_serving_fn(model_dir)(**{INPUT_NAME: x})[OUTPUT_NAME].numpy()
     diff = float(np.abs(litert_predict(blob, x) - reference).max())
     if diff > TOLERANCE:
         raise ValueError(f"LiteRT differs from the SavedModel by {diff:.2e} > {TOLERANCE}")
-    (model_dir / FILENAME).write_bytes(blob)
-    entry = {"file": FILENAME, "bytes": len(blob), "max_abs_diff": diff, "checked_images": int(len(x))}
-    metadata = read_metadata(model_dir)
+    write_atomic(model_dir / LITERT_FILE, blob)  # a re-export never leaves a served file half-written
+    return {"file": LITERT_FILE, "bytes": len(blob), "max_abs_diff": diff, "checked_images": int(len(x))}
+
+
+def reexport(model_dir: str | Path, images: np.ndarray) -> dict:
+    """export_litert() for an existing version, its entry recorded in its metadata.json (rewritten atomically)."""
+    metadata = read_metadata(model_dir)  # before converting: only a complete, valid version is re-exported
+    entry = export_litert(model_dir, images)
     metadata.setdefault("runtimes", {})["litert"] = entry
     write_metadata(model_dir, metadata)
     return entry
@@ -61,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model_dir", help="models/<name>/<version>")
     parser.add_argument("--data-dir", help="MNIST directory (default: $MNIST_DIR); its test digits check the export")
     args = parser.parse_args(argv)
-    entry = export_litert(args.model_dir, load_mnist(args.data_dir).x_test[:1000])
-    print(f"wrote {Path(args.model_dir) / FILENAME}: {entry}")
+    entry = reexport(args.model_dir, load_mnist(args.data_dir).x_test[:1000])
+    print(f"wrote {Path(args.model_dir) / LITERT_FILE}: {entry}")
     return 0
 
 

@@ -11,9 +11,10 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from service.contract import CLASSES, INPUT_NAME, OUTPUT_NAME, SIDE
 from train.config import TrainConfig
 
-INPUT_SHAPE = (28, 28)
+INPUT_SHAPE = (SIDE, SIDE)
 
 
 def _regularizer(config: TrainConfig) -> keras.regularizers.Regularizer | None:
@@ -34,7 +35,7 @@ def _dense(units: int, config: TrainConfig, activation: str | None, name: str) -
 
 def _inputs() -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """Input [N, 28, 28] in 0-255, rescaled to 0-1."""
-    inputs = keras.Input(shape=INPUT_SHAPE, dtype="float32", name="images")
+    inputs = keras.Input(shape=INPUT_SHAPE, dtype="float32", name=INPUT_NAME)
     return inputs, layers.Rescaling(1.0 / 255, name="rescale")(inputs)
 
 
@@ -42,7 +43,7 @@ def build_softmax(config: TrainConfig) -> keras.Model:
     """Softmax regression: flatten 784 -> dense 10."""
     inputs, x = _inputs()
     x = layers.Flatten(name="flatten")(x)
-    outputs = _dense(10, config, "softmax", "probabilities")(x)
+    outputs = _dense(CLASSES, config, "softmax", OUTPUT_NAME)(x)
     return keras.Model(inputs, outputs, name="softmax")
 
 
@@ -53,7 +54,7 @@ def build_mlp(config: TrainConfig) -> keras.Model:
     for i in (1, 2):
         x = _dense(512, config, config.activation, f"hidden{i}")(x)
         x = layers.Dropout(config.dropout, name=f"dropout{i}")(x)
-    outputs = _dense(10, config, "softmax", "probabilities")(x)
+    outputs = _dense(CLASSES, config, "softmax", OUTPUT_NAME)(x)
     return keras.Model(inputs, outputs, name="mlp")
 
 
@@ -93,7 +94,7 @@ def build_cnn(config: TrainConfig) -> keras.Model:
     x = _conv_bn(x, 128, 4, config, "conv3")  # 4x4 -> 1x1
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dropout(config.dropout, name="dropout3")(x)
-    outputs = _dense(10, config, "softmax", "probabilities")(x)
+    outputs = _dense(CLASSES, config, "softmax", OUTPUT_NAME)(x)
     return keras.Model(inputs, outputs, name="cnn")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -11,10 +12,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from service.contract import (
+    CONTRACT,
+    INPUT_NAME,
+    METADATA_FILE,
+    REPORT_DIR,
+    SAVED_MODEL_FILE,
+    SIDE,
+    VARIABLES_DIR,
+    next_version,
+    write_metadata,
+)
 from train.config import TrainConfig
 from train.data import Mnist, load_mnist
 from train.evaluate import evaluate, savedmodel_predict
-from train.export import INPUT_CONTRACT, export_savedmodel, next_version, write_metadata
+from train.export import export_savedmodel
 from train.litert import export_litert
 from train.models import build_augmenter, build_model
 
@@ -25,27 +37,14 @@ class RunResult:
     metadata: dict
 
 
-class KeepBestEpoch(keras.callbacks.Callback):
-    """Keeps the weights of the epoch with the best validation accuracy; stops after `patience` worse ones."""
+def early_stopping(monitor: str, patience: int, verbose: int) -> keras.callbacks.EarlyStopping:
+    """Stop after `patience` epochs without a new best `monitor`; the model ends with the best epoch's weights.
 
-    def __init__(self, monitor: str, patience: int):
-        super().__init__()
-        self.monitor, self.patience = monitor, patience
-        self.best, self.best_epoch, self.best_weights = -np.inf, -1, None
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            return
-        if value > self.best:
-            self.best, self.best_epoch, self.best_weights = value, epoch, self.model.get_weights()
-        elif epoch - self.best_epoch >= self.patience:
-            print(f"early stop: no {self.monitor} gain for {self.patience} epochs (best epoch {self.best_epoch + 1})")
-            self.model.stop_training = True
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+    Keras 3 restores the best weights at the end of training whether or not it stopped early.
+    """
+    return keras.callbacks.EarlyStopping(
+        monitor=monitor, mode="max", patience=patience, restore_best_weights=True, verbose=min(verbose, 1)
+    )
 
 
 def _schedule(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.schedules.LearningRateSchedule | float:
@@ -60,10 +59,10 @@ def _trainer(model: keras.Model, config: TrainConfig) -> keras.Model:
     """`model` behind the augmentation layers; the exported model itself never contains them."""
     if not config.augment:
         return model
-    inputs = keras.Input(shape=(28, 28), dtype="float32", name="images")
-    x = keras.layers.Reshape((28, 28, 1))(inputs)
+    inputs = keras.Input(shape=(SIDE, SIDE), dtype="float32", name=INPUT_NAME)
+    x = keras.layers.Reshape((SIDE, SIDE, 1))(inputs)
     x = build_augmenter(config.seed)(x)  # identity unless training=True
-    return keras.Model(inputs, model(keras.layers.Reshape((28, 28))(x)), name=f"{model.name}_trainer")
+    return keras.Model(inputs, model(keras.layers.Reshape((SIDE, SIDE))(x)), name=f"{model.name}_trainer")
 
 
 def _dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) -> tf.data.Dataset:
@@ -95,7 +94,7 @@ def fit(config: TrainConfig, data: Mnist) -> tuple[keras.Model, dict]:
         metrics=["accuracy"],
     )
     has_val = len(x_val) > 0
-    keep = KeepBestEpoch("val_accuracy" if has_val else "accuracy", config.patience)
+    keep = early_stopping("val_accuracy" if has_val else "accuracy", config.patience, config.verbose)
     started = time.perf_counter()
     history = trainer.fit(
         _dataset(x_train, y_train, config.batch_size, config.seed),
@@ -107,7 +106,7 @@ def fit(config: TrainConfig, data: Mnist) -> tuple[keras.Model, dict]:
     summary = {
         "time_s": round(time.perf_counter() - started, 1),
         "epochs_run": len(history.history["loss"]),
-        "best_epoch": keep.best_epoch + 1,
+        "best_epoch": keep.best_epoch + 1,  # Keras counts epochs from 0
         "best_" + keep.monitor: round(float(keep.best), 6),
         "train_images": int(len(x_train)),
         "validation_images": int(len(x_val)),
@@ -117,7 +116,8 @@ def fit(config: TrainConfig, data: Mnist) -> tuple[keras.Model, dict]:
 
 
 def _dir_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in [path / "saved_model.pb", *path.glob("variables/*")] if p.is_file())
+    files = [path / SAVED_MODEL_FILE, *(path / VARIABLES_DIR).glob("*")]
+    return sum(p.stat().st_size for p in files if p.is_file())
 
 
 def _metadata(
@@ -141,27 +141,32 @@ def _metadata(
             "per_class_accuracy": metrics["per_class_accuracy"],
             "per_class_precision": metrics["per_class_precision"],
         },
-        "contract": INPUT_CONTRACT,
+        "contract": copy.deepcopy(CONTRACT),
         "framework": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
 
 
 def run(config: TrainConfig, data: Mnist | None = None) -> RunResult:
-    """Train, export to out/<name>/<version>/, evaluate the exported model on the test set, report."""
+    """Train, export to out/<name>/<version>/, evaluate the exported model on the test set, report.
+
+    metadata.json is written last, once, atomically: a version directory without it is an export that
+    has not finished (or was killed), and service/contract.py's latest_version() never picks it.
+    """
     data = data if data is not None else load_mnist(config.data_dir)
     model, training = fit(config, data)
     base = Path(config.out) / config.name
     version = config.version or next_version(base)
     path = base / str(version)
+    (path / METADATA_FILE).unlink(missing_ok=True)  # re-exporting a version: it is incomplete until the end
     export_savedmodel(model, path)
     # Metrics come from the exported artifact, so they are what the service will get.
     metrics, probs = evaluate(savedmodel_predict(str(path)), data.x_test, data.y_test)
-    metadata = _metadata(config, model, path, version, training, data, metrics)
-    write_metadata(path, metadata)
-    metadata["runtimes"] = {"litert": export_litert(path, data.x_test[:1000])}  # checked against the SavedModel
+    litert = export_litert(path, data.x_test[:1000])  # checked against the SavedModel
     if config.report:
         from train.report import write_report  # matplotlib only when a report is wanted
 
-        write_report(path / "report", metrics, training["history"], data.x_test, data.y_test, probs)
+        write_report(path / REPORT_DIR, metrics, training["history"], data.x_test, data.y_test, probs)
+    metadata = {**_metadata(config, model, path, version, training, data, metrics), "runtimes": {"litert": litert}}
+    write_metadata(path, metadata)
     print(f"exported {path}: test accuracy {metrics['accuracy']:.4%} ({metrics['errors']} errors)")
     return RunResult(path, metadata)
