@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from service.config import latest_version  # the version the service would serve
+from service.contract import latest_version, read_metadata  # the version the service would serve
 
 ORDER = ("cnn", "mlp", "softmax")
 
@@ -17,7 +16,7 @@ def rows(models: Path) -> list[dict]:
         (p.name for p in models.iterdir() if p.is_dir()),
         key=lambda n: (n not in ORDER, ORDER.index(n) if n in ORDER else 0, n),
     )
-    return [json.loads((latest_version(models / name) / "metadata.json").read_text()) for name in names]
+    return [read_metadata(latest_version(models / name)) for name in names]
 
 
 def table(models: Path) -> str:

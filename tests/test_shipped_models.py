@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from service.config import latest_version
+from service.contract import latest_version, read_metadata
 from tests.conftest import MODELS, require
 from train.evaluate import evaluate, savedmodel_predict
-from train.export import read_metadata
 
 TARGETS = {"cnn": 0.9970, "mlp": 0.982, "softmax": 0.92}
 

@@ -8,7 +8,6 @@ import keras
 import tensorflow as tf
 
 from service.contract import INPUT_NAME, OUTPUT_NAME, SIDE, SIGNATURE
-from service.contract import read_metadata as read_metadata  # re-exported: tests/test_shipped_models.py imports it here
 
 
 def export_savedmodel(model: keras.Model, path: Path) -> None:
