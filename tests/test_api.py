@@ -12,7 +12,6 @@ from PIL import Image
 
 from service import SECURITY_HEADERS, SecurityHeaders, create_app
 from tests.conftest import MODELS as MODELS_DIR
-from tests.conftest import FakePredictor
 from tests.images import drawn_one, encode, mnist_as_image
 
 PNG = encode(drawn_one())
@@ -218,12 +217,8 @@ def test_routing_errors_are_json(client, method, path, status, code):
     assert response.status_code == status and response.json["error"]["code"] == code
 
 
-def test_unexpected_failure_is_a_json_500_without_traceback():
-    class Broken(FakePredictor):
-        def predict(self, images):
-            raise RuntimeError("secret internal detail")
-
-    app = create_app(predictor=Broken())
+def test_unexpected_failure_is_a_json_500_without_traceback(make_predictor):
+    app = create_app(predictor=make_predictor(fail=RuntimeError("secret internal detail")))
     response = app.test_client().post("/predict", data=PNG, content_type="image/png")
     assert response.status_code == 500 and response.json["error"]["code"] == "internal_error"
     assert "secret" not in response.get_data(as_text=True) and "Traceback" not in response.get_data(as_text=True)

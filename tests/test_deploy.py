@@ -17,7 +17,6 @@ import yaml
 
 from bench.server import running_server
 from tests.conftest import ROOT
-from tests.images import drawn_one, encode
 
 BIN = Path(sys.executable).parent
 
@@ -166,7 +165,7 @@ def image_venv(tmp_path_factory) -> Path:
     return make(tmp_path_factory.mktemp("image") / "venv")
 
 
-def test_image_command_serves_outside_docker(image_venv, tmp_path):
+def test_image_command_serves_outside_docker(image_venv, tmp_path, one_png):
     """The final stage's files, ENV and CMD, run from a clean install: answers /readyz and /predict."""
     app_dir = tmp_path / "app"  # what the COPY lines put in /app, and nothing else
     shutil.copytree(ROOT / "service", app_dir / "service", ignore=shutil.ignore_patterns("__pycache__"))
@@ -182,9 +181,7 @@ def test_image_command_serves_outside_docker(image_venv, tmp_path):
     with running_server(
         {**clean_env, **{k: v for k, v in env.items() if k != "PORT"}}, command=command, cwd=app_dir, inherit_env=False
     ) as (url, _):
-        request = urllib.request.Request(
-            f"{url}/predict", data=encode(drawn_one()), headers={"Content-Type": "image/png"}
-        )
+        request = urllib.request.Request(f"{url}/predict", data=one_png, headers={"Content-Type": "image/png"})
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.load(response)
     assert body["digit"] == 1 and body["model"]["name"] == "cnn"

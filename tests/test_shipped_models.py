@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.config import latest_version
-from tests.conftest import MODELS, require
+from tests.conftest import MODELS
 from train.evaluate import evaluate, savedmodel_predict
 from train.export import read_metadata
 
@@ -13,7 +13,7 @@ TARGETS = {"cnn": 0.9970, "mlp": 0.982, "softmax": 0.92}
 
 
 @pytest.fixture(scope="module", params=sorted(TARGETS))
-def shipped(request):
+def shipped(request, require):
     base = MODELS / request.param
     require(base.is_dir(), f"models/{request.param} is missing")
     return request.param, latest_version(base)
