@@ -238,7 +238,8 @@ def test_models_lists_bundled_models_without_loading_them(client):
     names = {m["name"] for m in body["models"]}
     assert body["default"] == "fake" and {"fake", "softmax", "mlp"} <= names
     softmax = next(m for m in body["models"] if m["name"] == "softmax")
-    assert softmax["loaded"] is False and softmax["test_accuracy"] > 0.9
+    meta = json.loads((MODELS_DIR / "softmax" / str(softmax["version"]) / "metadata.json").read_text())
+    assert softmax["loaded"] is False and softmax["test_accuracy"] == meta["metrics"]["test_accuracy"]
     assert softmax["input"]["shape"] == [None, 28, 28]
 
 
@@ -273,8 +274,18 @@ def test_security_headers_keep_a_response_s_own_value():
     assert {name.lower() for name in SECURITY_HEADERS} <= set(names)
 
 
-def test_debug_mode_is_off(app):
-    assert app.debug is False and app.config["DEBUG"] is False
+def test_flask_debug_left_in_the_environment_changes_nothing(monkeypatch, make_predictor):
+    """FLASK_DEBUG=1 (as `flask run --debug` uses) still gives the bare JSON 500 and no debugger."""
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    client = create_app(predictor=make_predictor(fail=RuntimeError("secret internal detail"))).test_client()
+    response = client.post("/predict", data=PNG, content_type="image/png")
+    assert response.status_code == 500
+    # compact, as in production: an app in debug mode indents its JSON
+    expected = {"error": {"code": "internal_error", "message": "internal server error"}}
+    assert response.get_data(as_text=True).strip() == json.dumps(expected, separators=(",", ":"))
+    # werkzeug's debugger answers these URLs with its own files and console; here they are the app's
+    assert client.get("/?__debugger__=yes&cmd=resource&f=debugger.js").get_data() == client.get("/").get_data()
+    assert client.get("/console").status_code == 404
 
 
 # ---- the real bundled model ---------------------------------------------------------------------

@@ -9,7 +9,6 @@ from bench.canvas_eval import STYLES, render_canvas
 from service.decoding import decode
 from service.errors import NoDigit
 from service.preprocessing import (
-    BOX,
     MNIST_STROKE,
     center_by_mass,
     crop_to_ink,
@@ -222,7 +221,22 @@ def test_canvas_renderings_are_recognised(real_app, fixture_data, style):
 def test_preprocess_rejects_non_2d():
     with pytest.raises(ValueError):
         preprocess(np.zeros((2, 2, 3), np.float32))
-    assert BOX == 20
+
+
+def long_side(x: np.ndarray) -> int:
+    """The longer side of the bounding box of the pixels that are not 0."""
+    rows, cols = np.flatnonzero(x.any(1)), np.flatnonzero(x.any(0))
+    return int(max(rows[-1] - rows[0], cols[-1] - cols[0])) + 1
+
+
+@pytest.mark.parametrize(("canvas", "height", "width"), [(60, 50, 50), (280, 40, 24), (280, 200, 120), (1000, 900, 90)])
+def test_any_digit_is_scaled_to_the_size_of_mnist_s(fixture_data, canvas, height, width):
+    """Small or large on the canvas, a digit's long side comes out as MNIST's digits have it (a 20 px box)."""
+    gray = np.ones((canvas, canvas), np.float32)
+    gray[10 : 10 + height, 5 : 5 + width // 6] = 0.0  # a dark "Γ": a post and a top bar
+    gray[10 : 10 + height // 8, 5 : 5 + width] = 0.0
+    mnist = {long_side(d) for d in fixture_data.x_test}
+    assert mnist == {20} and long_side(preprocess(gray)) == 20
 
 
 # ---- the fast path in preprocess() against the reference functions ------------------------------
