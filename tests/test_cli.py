@@ -115,6 +115,7 @@ def test_serve_refuses_a_broken_model_clearly(tmp_path, breakage):
     assert result.stderr.startswith("digits-serve: cannot start:") and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("runtime", "broken"), [("savedmodel", "saved_model.pb"), ("litert", "model.tflite")])
 def test_gunicorn_exits_nonzero_on_a_corrupt_model_file(tmp_path, runtime, broken):
     """Past the CLI's checks, a model file that will not load still stops gunicorn with an error."""
@@ -133,6 +134,7 @@ def test_gunicorn_exits_nonzero_on_a_corrupt_model_file(tmp_path, runtime, broke
     assert "cannot load the model" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_serve_runs_gunicorn_and_stops_gracefully(one_png):
     with running_server({"WEB_CONCURRENCY": "1"}) as (url, process):
         with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:

@@ -166,6 +166,7 @@ def image_venv(tmp_path_factory) -> Path:
     return make(tmp_path_factory.mktemp("image") / "venv")
 
 
+@pytest.mark.slow
 def test_image_command_serves_outside_docker(image_venv, tmp_path, one_png):
     """The final stage's files, ENV and CMD, run from a clean install: answers /readyz and /predict."""
     app_dir = tmp_path / "app"  # what the COPY lines put in /app, and nothing else

@@ -72,6 +72,7 @@ def test_a_batch_counts_every_image_it_predicts(client, one_png):
     assert metric(after, "digits_batch_size_sum") - metric(before, "digits_batch_size_sum") == 5
 
 
+@pytest.mark.slow
 def test_metrics_add_up_across_two_gunicorn_workers(tmp_path, model_dir, one_png):
     env = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "2", "MODEL_DIR": model_dir}
     log = tmp_path / "server.log"

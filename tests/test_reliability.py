@@ -15,7 +15,7 @@ from bench.server import running_server
 from tests.conftest import MODELS
 from tests.images import drawn_one, encode, mnist_as_image
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # a gunicorn server for most tests; the benchmarks' smoke runs start their own
 
 
 def post(url: str, body: bytes, content_type: str, timeout: float = 30) -> tuple[int, dict]:

@@ -40,6 +40,7 @@ def test_meets_its_accuracy_target(shipped):
     assert read_metadata(path)["metrics"]["test_accuracy"] >= TARGETS[name]
 
 
+@pytest.mark.slow
 def test_reaches_the_accuracy_its_metadata_records(shipped, full_mnist):
     """Re-evaluates the exported model on the full MNIST test set (MNIST_DIR; always in CI)."""
     _, path = shipped

@@ -3,6 +3,7 @@
 The app serves the tests' model (the `model_dir` fixture: the bundled cnn, or TEST_MODEL_DIR=models/mlp/1
 for another exported model, as for every other test). Debian's Chromium (/usr/bin/chromium) is used
 through Playwright; without it the tests skip locally and fail in CI (CI=true).
+Every test here is marked `slow`: each drives a browser against a live server.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.__cspViolations.push(e.violatedDirective + " " + (e.blockedURI || "inline"));
 });
 """
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects: `-m "not slow"` leaves these out
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
