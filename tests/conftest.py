@@ -51,30 +51,41 @@ class FakePredictor:
 
     Its answer is a real function of the input, not a constant: the digit is the number of
     bright pixels modulo 10, so tests can tell that the image they sent is the one predicted.
+    With `fail`, predict() records the input and then raises that exception: a bug of ours.
     """
 
-    def __init__(self, name: str = "fake", version: int = 7):
+    def __init__(self, name: str = "fake", version: int = 7, fail: Exception | None = None):
         from types import SimpleNamespace
 
         from service.predictor import ModelInfo
 
         self.info = ModelInfo(name, version, "/nowhere", {"name": name, "version": version})
         self.runtime = SimpleNamespace(name="fake")
+        self.fail = fail
         self.calls: list = []
 
     def predict(self, images):
         import numpy as np
 
         self.calls.append(images)
+        if self.fail is not None:
+            raise self.fail
         digits = (images > 128).sum(axis=(1, 2)) % 10
         probs = np.full((len(images), 10), 0.02, np.float32)
         probs[np.arange(len(images)), digits] = 0.82
         return probs
 
 
+@pytest.fixture(scope="session")
+def make_predictor():
+    """Factory: a new FakePredictor, e.g. make_predictor(fail=RuntimeError("boom")) for one that breaks."""
+    return FakePredictor
+
+
 @pytest.fixture
-def fake_predictor() -> FakePredictor:
-    return FakePredictor()
+def fake_predictor(make_predictor) -> FakePredictor:
+    """The fake the `app` fixture serves."""
+    return make_predictor()
 
 
 @pytest.fixture
@@ -90,15 +101,54 @@ def client(app):
 
 
 @pytest.fixture(scope="session")
-def real_app():
-    """The app exactly as production builds it: the bundled default model (cnn), loaded from disk."""
+def model_dir() -> str:
+    """The model every real-model test serves, in-process or in a server: "" for the app's own default (the bundled
+    cnn, as in CI), or $TEST_MODEL_DIR to try another exported model (a version or model directory, absolute or
+    relative to the repository). The one place that reads TEST_MODEL_DIR."""
+    chosen = os.environ.get("TEST_MODEL_DIR", "")
+    path = ROOT / chosen if chosen else MODELS / "cnn"  # an absolute TEST_MODEL_DIR replaces ROOT
+    require(path.is_dir(), f"{path} is missing: export it, or set TEST_MODEL_DIR to another model directory")
+    return str(path) if chosen else ""
+
+
+@pytest.fixture(scope="session")
+def real_app(model_dir):
+    """The app exactly as production builds it, around the tests' model (`model_dir`), loaded from disk."""
     from service import create_app
 
-    model_dir = os.environ.get("TEST_MODEL_DIR", "")  # to try another model; CI uses the bundled cnn
-    require(bool(model_dir) or (MODELS / "cnn").is_dir(), "the bundled models/cnn is missing")
     return create_app({"model_dir": model_dir})
 
 
 @pytest.fixture(scope="session")
 def real_client(real_app):
     return real_app.test_client()
+
+
+@pytest.fixture(scope="session", name="require")
+def require_fixture():
+    """The require() helper: skip locally, fail in CI, when a prerequisite is missing."""
+    return require
+
+
+@pytest.fixture(scope="session")
+def wrk() -> str:
+    """Debian's wrk, which the load benchmarks drive."""
+    import shutil
+
+    path = shutil.which("wrk")
+    require(path is not None, "wrk is not installed (apt-get install wrk)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def images():
+    """The image-making helpers of tests/images.py: encode, drawn_one, mnist_as_image."""
+    from tests import images as helpers
+
+    return helpers
+
+
+@pytest.fixture(scope="session")
+def one_png(images) -> bytes:
+    """A PNG of the simplest drawn '1': a dark vertical stroke on white paper, 280x280."""
+    return images.encode(images.drawn_one())

@@ -12,7 +12,6 @@ from PIL import Image
 
 from service import SECURITY_HEADERS, SecurityHeaders, create_app
 from tests.conftest import MODELS as MODELS_DIR
-from tests.conftest import FakePredictor
 from tests.images import drawn_one, encode, mnist_as_image
 
 PNG = encode(drawn_one())
@@ -218,12 +217,8 @@ def test_routing_errors_are_json(client, method, path, status, code):
     assert response.status_code == status and response.json["error"]["code"] == code
 
 
-def test_unexpected_failure_is_a_json_500_without_traceback():
-    class Broken(FakePredictor):
-        def predict(self, images):
-            raise RuntimeError("secret internal detail")
-
-    app = create_app(predictor=Broken())
+def test_unexpected_failure_is_a_json_500_without_traceback(make_predictor):
+    app = create_app(predictor=make_predictor(fail=RuntimeError("secret internal detail")))
     response = app.test_client().post("/predict", data=PNG, content_type="image/png")
     assert response.status_code == 500 and response.json["error"]["code"] == "internal_error"
     assert "secret" not in response.get_data(as_text=True) and "Traceback" not in response.get_data(as_text=True)
@@ -243,7 +238,8 @@ def test_models_lists_bundled_models_without_loading_them(client):
     names = {m["name"] for m in body["models"]}
     assert body["default"] == "fake" and {"fake", "softmax", "mlp"} <= names
     softmax = next(m for m in body["models"] if m["name"] == "softmax")
-    assert softmax["loaded"] is False and softmax["test_accuracy"] > 0.9
+    meta = json.loads((MODELS_DIR / "softmax" / str(softmax["version"]) / "metadata.json").read_text())
+    assert softmax["loaded"] is False and softmax["test_accuracy"] == meta["metrics"]["test_accuracy"]
     assert softmax["input"]["shape"] == [None, 28, 28]
 
 
@@ -278,8 +274,18 @@ def test_security_headers_keep_a_response_s_own_value():
     assert {name.lower() for name in SECURITY_HEADERS} <= set(names)
 
 
-def test_debug_mode_is_off(app):
-    assert app.debug is False and app.config["DEBUG"] is False
+def test_flask_debug_left_in_the_environment_changes_nothing(monkeypatch, make_predictor):
+    """FLASK_DEBUG=1 (as `flask run --debug` uses) still gives the bare JSON 500 and no debugger."""
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    client = create_app(predictor=make_predictor(fail=RuntimeError("secret internal detail"))).test_client()
+    response = client.post("/predict", data=PNG, content_type="image/png")
+    assert response.status_code == 500
+    # compact, as in production: an app in debug mode indents its JSON
+    expected = {"error": {"code": "internal_error", "message": "internal server error"}}
+    assert response.get_data(as_text=True).strip() == json.dumps(expected, separators=(",", ":"))
+    # werkzeug's debugger answers these URLs with its own files and console; here they are the app's
+    assert client.get("/?__debugger__=yes&cmd=resource&f=debugger.js").get_data() == client.get("/").get_data()
+    assert client.get("/console").status_code == 404
 
 
 # ---- the real bundled model ---------------------------------------------------------------------
@@ -289,6 +295,7 @@ def test_real_model_recognises_a_drawn_one(real_client):
     response = real_client.post("/predict", data=PNG, content_type="image/png")
     assert response.status_code == 200
     assert_prediction(response.json, name="cnn")
+    # measured 2026-11-23 by this request: cnn v1 answers 1 with confidence 0.9999997; 0.9 leaves 0.1 of slack
     assert response.json["digit"] == 1 and response.json["confidence"] > 0.9
 
 
@@ -305,6 +312,8 @@ def test_real_model_recognises_mnist_digits_through_every_path(real_client, fixt
             "pixels": {"json": {"pixels": digit.tolist()}},
         }[via]
         hits += real_client.post("/predict", **kwargs).json["digit"] == label
+    # measured 2026-11-23 with this loop: cnn v1 gets 40 of 40 on every path (and 500 of 500 on the first 500
+    # test digits of the full MNIST in $MNIST_DIR); the floor leaves one miss (cnn misses 0.3% of MNIST's test set)
     assert hits >= 39
 
 
@@ -400,4 +409,6 @@ def test_real_model_recognises_odd_but_valid_images(real_client, fixture_data, k
         response = real_client.post("/predict", data=odd_image(digit, kind), content_type="application/octet-stream")
         assert response.status_code == 200, response.json
         hits += response.json["digit"] == label
+    # measured 2026-11-23 with this loop: cnn v1 gets 20 of 20 for every kind (and 500 of 500 on the first 500
+    # test digits of the full MNIST in $MNIST_DIR); the floor leaves one miss
     assert hits >= 19

@@ -18,29 +18,34 @@ import pytest
 
 from bench.server import running_server
 from tests.conftest import MODELS
-from tests.images import drawn_one, encode, mnist_as_image
 
 BIN = Path(sys.executable).parent
 
 
+@pytest.fixture(autouse=True)
+def serve_the_model_under_test(monkeypatch, model_dir):
+    """The console scripts started here load the tests' model (MODEL_DIR from the environment they inherit)."""
+    monkeypatch.setenv("MODEL_DIR", model_dir)
+
+
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    model = {"MODEL_DIR": os.environ["TEST_MODEL_DIR"]} if os.environ.get("TEST_MODEL_DIR") else {}
     return subprocess.run(
         [str(BIN / args[0]), *args[1:]],
         capture_output=True,
         text=True,
         timeout=180,
-        env={**os.environ, **model, **(env or {})},
+        env={**os.environ, **(env or {})},
     )
 
 
 @pytest.fixture(scope="module")
-def digit_files(tmp_path_factory, fixture_data):
+def digit_files(tmp_path_factory, fixture_data, images):
     folder = tmp_path_factory.mktemp("digits")
     paths = []
     for i in range(4):
         path = folder / f"digit{i}.{['png', 'jpg', 'webp', 'bmp'][i]}"
-        path.write_bytes(encode(mnist_as_image(fixture_data.x_test[i]), ["PNG", "JPEG", "WEBP", "BMP"][i]))
+        image = images.mnist_as_image(fixture_data.x_test[i])
+        path.write_bytes(images.encode(image, ["PNG", "JPEG", "WEBP", "BMP"][i]))
         paths.append(path)
     return paths, fixture_data.y_test[:4].tolist()
 
@@ -50,15 +55,17 @@ def test_predict_cli_recognises_files(digit_files):
     result = run_cli("digits-predict", "--json", *map(str, paths))
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
+    # all 4 right, no floor: cnn v1 recognises these 4 fixture digits in every format (measured 2026-11-23 by this
+    # test); its 30 misses on MNIST's 10,000 test digits (models/cnn/1/metadata.json) are not among them
     assert [line["digit"] for line in lines] == labels
     assert [line["file"] for line in lines] == list(map(str, paths))
 
 
-def test_predict_cli_reports_bad_files_and_exits_nonzero(tmp_path, digit_files):
+def test_predict_cli_reports_bad_files_and_exits_nonzero(tmp_path, digit_files, images):
     bad = tmp_path / "notes.txt"
     bad.write_text("not an image")
     blank = tmp_path / "blank.png"
-    blank.write_bytes(encode(drawn_one(width=0)))
+    blank.write_bytes(images.encode(images.drawn_one(width=0)))
     result = run_cli("digits-predict", str(digit_files[0][0]), str(bad), str(blank), str(tmp_path / "missing.png"))
     assert result.returncode == 1
     assert f"{bad}: error: not a PNG" in result.stderr and f"{blank}: error: no digit" in result.stderr
@@ -108,6 +115,7 @@ def test_serve_refuses_a_broken_model_clearly(tmp_path, breakage):
     assert result.stderr.startswith("digits-serve: cannot start:") and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("runtime", "broken"), [("savedmodel", "saved_model.pb"), ("litert", "model.tflite")])
 def test_gunicorn_exits_nonzero_on_a_corrupt_model_file(tmp_path, runtime, broken):
     """Past the CLI's checks, a model file that will not load still stops gunicorn with an error."""
@@ -126,14 +134,12 @@ def test_gunicorn_exits_nonzero_on_a_corrupt_model_file(tmp_path, runtime, broke
     assert "cannot load the model" in result.stdout + result.stderr
 
 
-def test_serve_runs_gunicorn_and_stops_gracefully():
-    env = {"MODEL_DIR": os.environ.get("TEST_MODEL_DIR", ""), "WEB_CONCURRENCY": "1"}
-    with running_server(env) as (url, process):
+@pytest.mark.slow
+def test_serve_runs_gunicorn_and_stops_gracefully(one_png):
+    with running_server({"WEB_CONCURRENCY": "1"}) as (url, process):
         with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
             assert json.load(response)["status"] == "ready"
-        request = urllib.request.Request(
-            f"{url}/predict", data=encode(drawn_one()), headers={"Content-Type": "image/png"}
-        )
+        request = urllib.request.Request(f"{url}/predict", data=one_png, headers={"Content-Type": "image/png"})
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.load(response)["digit"] == 1
         # In-flight requests finish after SIGTERM: start a slow-ish batch, then signal.

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.request
 
 import pytest
 
 from bench.server import running_server
-from tests.images import drawn_one, encode
-
-PNG = encode(drawn_one())
 
 
 def metric(text: str, metric_name: str, **labels) -> float:
@@ -45,10 +41,10 @@ def test_errors_carry_a_request_id_too(client):
     assert response.status_code == 400 and response.headers["X-Request-ID"]
 
 
-def test_metrics_count_requests_and_predictions(client):
+def test_metrics_count_requests_and_predictions(client, one_png):
     before = client.get("/metrics").get_data(as_text=True)
     for _ in range(3):
-        assert client.post("/predict", data=PNG, content_type="image/png").status_code == 200
+        assert client.post("/predict", data=one_png, content_type="image/png").status_code == 200
     client.post("/predict", data=b"", content_type="image/png")
     after = client.get("/metrics").get_data(as_text=True)
     delta = lambda name, **kw: metric(after, name, **kw) - metric(before, name, **kw)  # noqa: E731
@@ -60,10 +56,10 @@ def test_metrics_count_requests_and_predictions(client):
     assert metric(after, "digits_model_info", name="fake", version="7") == 1
 
 
-def test_a_batch_counts_every_image_it_predicts(client):
+def test_a_batch_counts_every_image_it_predicts(client, one_png):
     import base64
 
-    url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    url = "data:image/png;base64," + base64.b64encode(one_png).decode()
     before = client.get("/metrics").get_data(as_text=True)
     response = client.post("/predict", json={"images": [url] * 5})
     assert response.status_code == 200
@@ -76,8 +72,9 @@ def test_a_batch_counts_every_image_it_predicts(client):
     assert metric(after, "digits_batch_size_sum") - metric(before, "digits_batch_size_sum") == 5
 
 
-def test_metrics_add_up_across_two_gunicorn_workers(tmp_path):
-    env = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "2", "MODEL_DIR": os.environ.get("TEST_MODEL_DIR", "")}
+@pytest.mark.slow
+def test_metrics_add_up_across_two_gunicorn_workers(tmp_path, model_dir, one_png):
+    env = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "2", "MODEL_DIR": model_dir}
     log = tmp_path / "server.log"
     with running_server(env, log_path=log) as (url, _):
         read = lambda: urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()  # noqa: E731
@@ -86,7 +83,7 @@ def test_metrics_add_up_across_two_gunicorn_workers(tmp_path):
         for i in range(20):
             request = urllib.request.Request(
                 f"{url}/predict",
-                data=PNG,
+                data=one_png,
                 headers={"Content-Type": "image/png", "X-Request-ID": f"test-{i}", "Connection": "close"},
             )
             with urllib.request.urlopen(request, timeout=30) as response:
@@ -109,20 +106,15 @@ def test_metrics_add_up_across_two_gunicorn_workers(tmp_path):
     assert len(workers) == 2
 
 
-def test_unexpected_errors_are_logged_as_json_with_the_request_id(caplog):
+def test_unexpected_errors_are_logged_as_json_with_the_request_id(caplog, make_predictor, one_png):
     import logging
 
     from service import create_app
     from service.logs import JsonFormatter
-    from tests.conftest import FakePredictor
 
-    class Broken(FakePredictor):
-        def predict(self, images):
-            raise RuntimeError("boom")
-
-    client = create_app(predictor=Broken()).test_client()
+    client = create_app(predictor=make_predictor(fail=RuntimeError("boom"))).test_client()
     with caplog.at_level(logging.ERROR, logger="service.errors"):
-        response = client.post("/predict", data=PNG, content_type="image/png", headers={"X-Request-ID": "req-42"})
+        response = client.post("/predict", data=one_png, content_type="image/png", headers={"X-Request-ID": "req-42"})
     assert response.status_code == 500 and response.headers["X-Request-ID"] == "req-42"
     (record,) = [r for r in caplog.records if r.name == "service.errors"]
     line = json.loads(JsonFormatter().format(record))

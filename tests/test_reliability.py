@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -13,9 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bench.server import running_server
+from tests.conftest import MODELS
 from tests.images import drawn_one, encode, mnist_as_image
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # a gunicorn server for most tests; the benchmarks' smoke runs start their own
 
 
 def post(url: str, body: bytes, content_type: str, timeout: float = 30) -> tuple[int, dict]:
@@ -28,8 +28,8 @@ def post(url: str, body: bytes, content_type: str, timeout: float = 30) -> tuple
 
 
 @pytest.fixture(scope="module")
-def server():
-    env = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4", "MODEL_DIR": os.environ.get("TEST_MODEL_DIR", "")}
+def server(model_dir):
+    env = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4", "MODEL_DIR": model_dir}
     with running_server(env) as (url, process):
         yield url, process
 
@@ -112,27 +112,19 @@ def test_killed_worker_is_replaced_and_service_continues():
     assert all(0 <= t < 0.5 for t in result["failures_after_kill_s"])  # none before the kill, none long after
 
 
-def test_soak_smoke():
+def test_soak_smoke(wrk):
     """bench/soak.py in smoke mode: a few seconds of load, no errors (the full run is in the README)."""
-    import shutil
-
     from bench.soak import soak
-    from tests.conftest import require
 
-    require(shutil.which("wrk") is not None, "wrk is not installed (apt-get install wrk)")
     result = soak(seconds=3, connections=4, workers=1)
     assert result["errors"] == 0 and result["requests"] > 10
     assert result["rss_max_mb"] > 50
 
 
-def test_serve_bench_smoke():
+def test_serve_bench_smoke(wrk):
     """bench/serve_bench.py in quick mode: both servers start, every measurement runs, no errors."""
-    import shutil
-
     from bench.serve_bench import run
-    from tests.conftest import require
 
-    require(shutil.which("wrk") is not None, "wrk is not installed (apt-get install wrk)")
     result = run(quick=True)
     for side in ("service", "baseline"):
         assert result[side]["errors"] == 0
@@ -141,14 +133,10 @@ def test_serve_bench_smoke():
     assert set(result["service"]["batch_images_per_s"]) == {"1", "32", "256"}
 
 
-def test_request_parts_smoke():
+def test_request_parts_smoke(wrk):
     """bench/request_parts.py in quick mode: every stage runs and is timed (no timing is asserted)."""
-    import shutil
-
     from bench.request_parts import run
-    from tests.conftest import require
 
-    require(shutil.which("wrk") is not None, "wrk is not installed (apt-get install wrk)")
     result = run(quick=True)
     parts = (
         "decode_ms",
@@ -191,7 +179,6 @@ def keras_macs(model) -> int:
 @pytest.mark.parametrize("arch", ["softmax", "mlp", "cnn"])
 def test_macs_read_from_the_litert_file_match_the_keras_model(arch):
     from bench.runtime_batches import macs_per_image
-    from tests.conftest import MODELS
     from train.config import TrainConfig
     from train.models import BUILDERS
 

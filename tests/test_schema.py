@@ -9,7 +9,9 @@ from schemathesis.checks import positive_data_acceptance
 from service import create_app
 from tests.conftest import FakePredictor
 
-# The schema is built at collection time; the fake predictor keeps TensorFlow out of it.
+# The schema is built at collection time, before any fixture exists (schemathesis.pytest.from_fixture, which
+# would take the `app` fixture, fails under pytest 9: "'Function' object has no attribute '_nodeid'"); so the
+# conftest's fake is imported here. It keeps TensorFlow out of the schema run.
 schema = schemathesis.openapi.from_wsgi("/openapi.json", create_app(predictor=FakePredictor()))
 
 

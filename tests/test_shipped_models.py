@@ -5,14 +5,19 @@ from __future__ import annotations
 import pytest
 
 from service.contract import latest_version, read_metadata
-from tests.conftest import MODELS, require
+from tests.conftest import MODELS
 from train.evaluate import evaluate, savedmodel_predict
 
+# Accuracy on MNIST's 10,000 test images each shipped architecture is held to: targets fixed when the models
+# first shipped (commit 22a9d78; the repository records no derivation). v1 of each, measured by digits-train's
+# export (metadata.json) and re-measured by test_reaches_the_accuracy_its_metadata_records on $MNIST_DIR:
+# cnn 0.9970 (30 errors: no margin, a 31st fails), mlp 0.9855 (145 errors: 35 to spare), softmax 0.9252
+# (748 errors: 52 to spare).
 TARGETS = {"cnn": 0.9970, "mlp": 0.982, "softmax": 0.92}
 
 
 @pytest.fixture(scope="module", params=sorted(TARGETS))
-def shipped(request):
+def shipped(request, require):
     base = MODELS / request.param
     require(base.is_dir(), f"models/{request.param} is missing")
     return request.param, latest_version(base)
@@ -34,13 +39,14 @@ def test_meets_its_accuracy_target(shipped):
     assert read_metadata(path)["metrics"]["test_accuracy"] >= TARGETS[name]
 
 
+@pytest.mark.slow
 def test_reaches_the_accuracy_its_metadata_records(shipped, full_mnist):
     """Re-evaluates the exported model on the full MNIST test set (MNIST_DIR; always in CI)."""
     _, path = shipped
     meta = read_metadata(path)
     assert meta["data"]["sha256"]["t10k-images-idx3-ubyte.gz"] == full_mnist.checksums["t10k-images-idx3-ubyte.gz"]
     metrics, _ = evaluate(savedmodel_predict(str(path)), full_mnist.x_test, full_mnist.y_test)
-    assert metrics["accuracy"] == pytest.approx(meta["metrics"]["test_accuracy"], abs=1e-4)
+    assert metrics["accuracy"] == pytest.approx(meta["metrics"]["test_accuracy"], abs=1e-4)  # 1 image in 10,000
     assert metrics["per_class_accuracy"] == pytest.approx(meta["metrics"]["per_class_accuracy"], abs=1e-4)
 
 

@@ -1,9 +1,9 @@
 """Browser end-to-end fixtures: the real app with the real model on a live server, driven by Chromium.
 
-The app is built with its default model selection (models/cnn, latest version). While developing
-before that model exists, E2E_MODEL_DIR=models/mlp/1 points the server at another exported model.
-Debian's Chromium (/usr/bin/chromium) is used through Playwright; without it the tests skip
-locally and fail in CI (CI=true).
+The app serves the tests' model (the `model_dir` fixture: the bundled cnn, or TEST_MODEL_DIR=models/mlp/1
+for another exported model, as for every other test). Debian's Chromium (/usr/bin/chromium) is used
+through Playwright; without it the tests skip locally and fail in CI (CI=true).
+Every test here is marked `slow`: each drives a browser against a live server.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import ROOT, require
 
 CHROMIUM = Path(os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -36,28 +34,22 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects: `-m "not slow"` leaves these out
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
-def live_server():
+def live_server(model_dir):
     """Base URL of the real app (real model) served by werkzeug in a background thread."""
     from werkzeug.serving import make_server
 
     from service import create_app
-    from service.config import Settings
 
-    model_dir = os.environ.get("E2E_MODEL_DIR")
-    if model_dir:
-        path = Path(model_dir) if Path(model_dir).is_absolute() else ROOT / model_dir
-        config = {"model_dir": str(path)}
-    else:
-        config = None
-        try:
-            Settings.from_env().resolved_model_dir()
-            found = True
-        except FileNotFoundError:
-            found = False
-        require(found, "no default model (models/cnn/<version>) is exported; set E2E_MODEL_DIR to test another")
-
-    app = create_app(config)
+    app = create_app({"model_dir": model_dir})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="e2e-server", daemon=True)
     thread.start()
@@ -70,7 +62,7 @@ def live_server():
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(require):
     """One headless Chromium for the whole session."""
     require(CHROMIUM.exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
