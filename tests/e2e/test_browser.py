@@ -1,6 +1,6 @@
 """The drawing page in a real browser: real pointer input, the real app and the real model.
 
-Run: .venv/bin/python -m pytest tests/e2e -q   (E2E_MODEL_DIR=models/mlp/1 before models/cnn exists;
+Run: .venv/bin/python -m pytest tests/e2e -q   (TEST_MODEL_DIR=models/mlp/1 before models/cnn exists;
 E2E_SCREENSHOT_DIR=/tmp to save page-desktop.png and page-phone.png; UPDATE_SCREENSHOT=1 to rewrite the
 README's docs/screenshot.png).
 """
