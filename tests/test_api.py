@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service import SECURITY_HEADERS, SecurityHeaders, create_app
+from service import create_app
+from service.security import SECURITY_HEADERS, SecurityHeaders
 from tests.conftest import MODELS as MODELS_DIR
 from tests.conftest import FakePredictor
 from tests.images import drawn_one, encode, mnist_as_image
