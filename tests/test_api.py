@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -228,6 +229,24 @@ def test_unexpected_failure_is_a_json_500_without_traceback():
     response = app.test_client().post("/predict", data=PNG, content_type="image/png")
     assert response.status_code == 500 and response.json["error"]["code"] == "internal_error"
     assert "secret" not in response.get_data(as_text=True) and "Traceback" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("error", [TypeError, IndexError, ZeroDivisionError, ValueError])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])  # libspng's path and Pillow's
+def test_a_bug_in_our_decoding_is_a_logged_500_not_a_corrupt_image(client, monkeypatch, caplog, error, fmt):
+    from service import decoding
+
+    def to_gray(image):
+        raise error("a bug of ours")
+
+    monkeypatch.setattr(decoding, "to_gray", to_gray)
+    with caplog.at_level(logging.ERROR, logger="service.errors"):
+        response = client.post("/predict", data=encode(drawn_one(), fmt), content_type="image/png")
+    assert response.status_code == 500 and response.json == {
+        "error": {"code": "internal_error", "message": "internal server error"}
+    }
+    (record,) = [r for r in caplog.records if r.name == "service.errors"]
+    assert record.exc_info[0] is error and str(record.exc_info[1]) == "a bug of ours"
 
 
 # ---- operational endpoints ----------------------------------------------------------------------
