@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import fields
 
 from flask import Flask
 
@@ -15,15 +16,25 @@ log = logging.getLogger(__name__)
 
 
 def _settings(config: dict | None) -> Settings:
+    """Settings from the environment, overridden by `config`; a key that is neither refuses to start."""
     settings = Settings.from_env()
+    names = [f.name for f in fields(Settings)]
     for key, value in (config or {}).items():
-        if hasattr(settings, key.lower()):
+        if isinstance(key, str) and key.lower() in names:  # max_batch, or MAX_BATCH as in the environment
             setattr(settings, key.lower(), value)
+        elif key not in Flask.default_config:  # upper-case Flask keys (TESTING...) go to app.config
+            raise ValueError(
+                f"unknown configuration key {key!r}: a setting is one of {', '.join(names)} "
+                "(either case), anything else an upper-case Flask configuration key"
+            )
     return settings
 
 
 def create_app(config: dict | None = None, predictor=None) -> Flask:
-    """Build the app. `predictor` defaults to the SavedModel in MODEL_DIR (bundled cnn), loaded now."""
+    """Build the app. `predictor` defaults to the model in MODEL_DIR (bundled cnn), loaded now.
+
+    `config` overrides settings (max_batch...) and sets upper-case Flask keys (TESTING...); any other key is refused.
+    """
     from service import api, observability, pages, ratelimit
     from service.predictor import ModelRegistry, Predictor
 

@@ -249,6 +249,20 @@ def test_a_bug_in_our_decoding_is_a_logged_500_not_a_corrupt_image(client, monke
     assert record.exc_info[0] is error and str(record.exc_info[1]) == "a bug of ours"
 
 
+@pytest.mark.parametrize("key", ["max_bach", "MAX_BACH", "TESTNG", "resolved_model_dir", 1])
+def test_an_unknown_configuration_key_is_refused(fake_predictor, key):
+    with pytest.raises(ValueError, match=rf"unknown configuration key {key!r}: a setting is one of .*max_batch"):
+        create_app({key: 3}, predictor=fake_predictor)
+
+
+@pytest.mark.parametrize("config", [{"max_batch": 3}, {"MAX_BATCH": 3}])
+def test_settings_and_flask_keys_are_accepted(fake_predictor, config):
+    app = create_app({**config, "TESTING": True}, predictor=fake_predictor)
+    assert app.testing is True
+    response = app.test_client().post("/predict", json={"images": [data_url(PNG)] * 4})
+    assert response.status_code == 413 and "limit is 3" in response.json["error"]["message"]
+
+
 # ---- operational endpoints ----------------------------------------------------------------------
 
 
