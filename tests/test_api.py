@@ -263,6 +263,14 @@ def test_settings_and_flask_keys_are_accepted(fake_predictor, config):
     assert response.status_code == 413 and "limit is 3" in response.json["error"]["message"]
 
 
+def test_json_depth_limit_is_read_from_the_environment(fake_predictor, monkeypatch):
+    body = {"images": [{"image": data_url(PNG)}]}  # 3 levels deep
+    assert create_app(predictor=fake_predictor).test_client().post("/predict", json=body).status_code == 200
+    monkeypatch.setenv("MAX_JSON_DEPTH", "2")
+    response = create_app(predictor=fake_predictor).test_client().post("/predict", json=body)
+    assert response.status_code == 400 and "deeper than 2 levels" in response.json["error"]["message"]
+
+
 # ---- operational endpoints ----------------------------------------------------------------------
 
 

@@ -171,3 +171,17 @@ def test_predict_cli_and_the_api_give_the_same_probabilities(tmp_path, fixture_d
         assert line["digit"] == body["digit"] and line["confidence"] == round(body["confidence"], 6)
         assert line["probabilities"] == [round(p, 6) for p in body["probabilities"]]  # the CLI prints 6 decimals
 
+
+@pytest.mark.parametrize(("value", "level"), [(None, "INFO"), ("warning", "WARNING"), ("DEBUG", "DEBUG")])
+def test_access_log_level_is_read_from_the_environment(monkeypatch, tmp_path, value, level):
+    import logging
+    import runpy
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # else the config makes a folder of its own
+    if value is None:
+        monkeypatch.delenv("ACCESS_LOG_LEVEL", raising=False)
+    else:
+        monkeypatch.setenv("ACCESS_LOG_LEVEL", value)
+    conf = runpy.run_path(str(MODELS.parent / "service" / "gunicorn_conf.py"))
+    access = conf["logconfig_dict"]["loggers"]["digits.access"]["level"]
+    assert access == level and isinstance(logging.getLevelName(access), int)  # a name logging knows
