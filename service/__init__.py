@@ -4,59 +4,37 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import fields
 
 from flask import Flask
 
 from service.config import Settings
 from service.errors import register_error_handlers
+from service.security import SecurityHeaders
 
 log = logging.getLogger(__name__)
 
-# The page loads only its own script and stylesheet: no inline code, no third-party origin.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
-}
-
-
-class SecurityHeaders:
-    """WSGI middleware: SECURITY_HEADERS on every response, unless the response set its own.
-
-    Added as raw (name, value) pairs in start_response: the same through werkzeug's Headers object
-    (an after_request hook) cost ~35 us per request, ~1% of a canvas prediction.
-    """
-
-    def __init__(self, wsgi_app, headers: dict[str, str] = SECURITY_HEADERS):
-        self.wsgi_app = wsgi_app
-        self.headers = [(name.lower(), (name, value)) for name, value in headers.items()]
-
-    def __call__(self, environ, start_response):
-        def start(status, headers, exc_info=None):
-            present = {name.lower() for name, _ in headers}
-            headers.extend(pair for lower, pair in self.headers if lower not in present)
-            return start_response(status, headers, exc_info)
-
-        return self.wsgi_app(environ, start)
-
 
 def _settings(config: dict | None) -> Settings:
+    """Settings from the environment, overridden by `config`; a key that is neither refuses to start."""
     settings = Settings.from_env()
+    names = [f.name for f in fields(Settings)]
     for key, value in (config or {}).items():
-        if hasattr(settings, key.lower()):
+        if isinstance(key, str) and key.lower() in names:  # max_batch, or MAX_BATCH as in the environment
             setattr(settings, key.lower(), value)
+        elif key not in Flask.default_config:  # upper-case Flask keys (TESTING...) go to app.config
+            raise ValueError(
+                f"unknown configuration key {key!r}: a setting is one of {', '.join(names)} "
+                "(either case), anything else an upper-case Flask configuration key"
+            )
     return settings
 
 
 def create_app(config: dict | None = None, predictor=None) -> Flask:
-    """Build the app. `predictor` defaults to the SavedModel in MODEL_DIR (bundled cnn), loaded now."""
+    """Build the app. `predictor` defaults to the model in MODEL_DIR (bundled cnn), loaded now.
+
+    `config` overrides settings (max_batch...) and sets upper-case Flask keys (TESTING...); any other key is refused.
+    """
     from service import api, observability, pages, ratelimit
     from service.predictor import ModelRegistry, Predictor
 

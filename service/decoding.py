@@ -6,6 +6,7 @@ The format is recognised from the bytes, never from a declared type or a file na
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 
 import numpy as np
@@ -24,7 +25,17 @@ WORKING_SIDE = 1024  # larger images are shrunk first: the digit ends up 20 px t
 # the stroke is normalised at 80 px and the digit ends at 20, so nothing is lost, and every later
 # step has a quarter of the pixels to touch.
 REDUCED_SIDE = 140
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, ZeroDivisionError)
+# What Pillow raises on corrupt, truncated or hostile bytes (UnidentifiedImageError is an OSError). Its
+# plugins' own IndexError, TypeError and struct.error are turned by Pillow into SyntaxError while the image
+# is identified (then UnidentifiedImageError) and into OSError ("image file is truncated") while pixels are
+# read. Anything else is a bug of ours: a logged 500, not a 400 "corrupt image".
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
+# Reading pixels still lets a few other types out on hostile files (Pillow 13, found by fuzzing), so they are
+# caught around those Pillow calls only: TypeError and OverflowError from a TIFF whose StripOffsets hold a
+# float, bytes, a rational or a huge number (ImageFile.load seeks there); OverflowError from a TIFF colour
+# map with values out of 0..255; TypeError and struct.error from EXIF fields of the wrong type, which
+# exif_transpose writes back.
+_LOAD_ERRORS = (*_DECODE_ERRORS, TypeError, OverflowError, struct.error)
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
@@ -60,8 +71,8 @@ def flatten_alpha(image: Image.Image, factor: int = 1) -> Image.Image:
     A mostly opaque image keeps white paper. A mostly transparent one (a canvas) gets white paper under
     dark strokes and black paper under light ones, so the strokes always stand out.
     """
-    if image.mode not in ("LA", "RGBA"):
-        image = image.convert("RGBA")
+    if image.mode not in ("LA", "RGBA"):  # premultiplied grey (a TIFF may be) converts to LA only
+        image = image.convert("LA" if image.mode == "La" else "RGBA")
     size = (-(-image.width // factor), -(-image.height // factor))  # reduce() keeps partial edge blocks
     alpha = image.getchannel("A")
     box = alpha.getbbox()  # the pixels that are not fully transparent: outside it, only paper
@@ -129,7 +140,9 @@ def _reduce_float(a: np.ndarray) -> np.ndarray:
 
 def _shrink(image: Image.Image) -> Image.Image:
     if max(image.size) > WORKING_SIDE:
-        image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BILINEAR)
+        # Pillow's reduce() refuses 16-bit images; thumbnail() calls it where a side shrinks 4x or more
+        gap = None if image.mode.startswith("I;16") else 2.0
+        image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BILINEAR, reducing_gap=gap)
     return image
 
 
@@ -157,22 +170,27 @@ def _load_png(data: bytes, mode: str) -> Image.Image:
     return Image.fromarray(pixels, mode=mode)
 
 
+def load_first_frame(image: Image.Image) -> Image.Image:
+    """Pillow decodes the first frame, turned by its EXIF orientation, a palette expanded."""
+    try:
+        if image.format == "JPEG":
+            image.draft("L" if image.mode == "L" else "RGB", (WORKING_SIDE, WORKING_SIDE))  # DCT-domain shrink
+        image.seek(0)
+        image.load()
+        ImageOps.exif_transpose(image, in_place=True)  # in place: no copy when there is nothing to turn
+    except _LOAD_ERRORS as e:
+        raise InvalidImage(f"corrupt or truncated image ({type(e).__name__}: {e})"[:200]) from e
+    if image.mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    return image
+
+
 def decode(data: bytes, max_pixels: int = 25_000_000, fast_png: bool = True) -> np.ndarray:
     """Decode the first frame, apply EXIF orientation, flatten alpha; -> gray float32 [H, W].
 
     `fast_png=False` decodes plain PNGs with Pillow too (for comparisons; the result is the same).
     """
     image = open_image(data, max_pixels)
-    try:
-        if fast_png and plain_png(image, data):
-            return to_gray(_shrink(_load_png(data, image.mode)))
-        if image.format == "JPEG":
-            image.draft("L" if image.mode == "L" else "RGB", (WORKING_SIDE, WORKING_SIDE))  # DCT-domain shrink
-        image.seek(0)
-        image.load()
-        ImageOps.exif_transpose(image, in_place=True)  # in place: no copy when there is nothing to turn
-        if image.mode == "P":
-            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-        return to_gray(_shrink(image))
-    except _DECODE_ERRORS as e:
-        raise InvalidImage(f"corrupt or truncated image ({type(e).__name__}: {e})"[:200]) from e
+    if fast_png and plain_png(image, data):
+        return to_gray(_shrink(_load_png(data, image.mode)))
+    return to_gray(_shrink(load_first_frame(image)))

@@ -7,18 +7,19 @@ import os
 import tempfile
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-# Each worker is a separate process with its own copy of the model (TensorFlow does not survive fork,
-# so no preload_app). Threads share one model; TensorFlow's own thread pool does the math.
+# Each worker is a separate process that loads its own copy of the model after the fork (no preload_app:
+# TensorFlow, behind RUNTIME=savedmodel, does not survive a fork). Its threads share that model; with
+# LiteRT each thread takes an interpreter of its own from a pool (service/runtimes.py).
 # Default 2: preprocessing is Python (one core per process under the GIL), so two processes keep a
-# 2-core machine busy; with the LiteRT runtime each worker costs ~60 MB.
+# 2-core machine busy. Every worker adds a model's memory (whole-server RSS: python -m bench.serve_bench).
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # 4 threads: enough to overlap network waits, few enough that the GIL is not passed around in a convoy
-# (ad hoc wrk A/B runs, not recorded: same throughput as 8, p99 at 16 connections ~50 ms, not ~80 ms).
+# (ad hoc wrk A/B runs, not recorded: 8 gave no more throughput and a worse p99).
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 # One listening socket per worker (SO_REUSEPORT): the kernel spreads new connections evenly over the
 # workers. With one shared socket, whichever worker wakes first accepts, and a burst of keep-alive
-# connections can all land on one worker while the other idles (in ad hoc wrk runs: half the throughput).
+# connections can all land on one worker while the other idles (seen in ad hoc wrk runs, not recorded).
 # The price: if a worker dies, connections still queued on its socket are reset (bench/faults.py).
 reuse_port = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))  # a worker silent this long is replaced
@@ -68,7 +69,7 @@ logconfig_dict = {
         "gunicorn.error": {"level": loglevel.upper(), "handlers": ["stdout"], "propagate": False},
         "gunicorn.access": {"handlers": [], "propagate": False},
         "digits.access": {
-            "level": os.environ.get("ACCESS_LOG_LEVEL", "INFO"),
+            "level": os.environ.get("ACCESS_LOG_LEVEL", "INFO").upper(),  # WARNING turns the access log off
             "handlers": ["stdout"],
             "propagate": False,
         },

@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 
-def _error(description: str) -> dict:
+def _json(description: str, schema: str) -> dict:
+    """A response whose JSON body is components/schemas/<schema>."""
     return {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
     }
+
+
+def _error(description: str) -> dict:
+    return _json(description, "Error")
 
 
 def _schemas(max_batch: int) -> dict[str, Any]:
@@ -64,6 +69,12 @@ def _schemas(max_batch: int) -> dict[str, Any]:
             "type": "object",
             "required": ["name", "version"],
             "properties": {"name": {"type": "string"}, "version": {"type": "integer"}},
+        },
+        "Health": {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["ok"]}}},
+        "Ready": {
+            "type": "object",
+            "required": ["status", "model"],
+            "properties": {"status": {"enum": ["ready"]}, "model": {"$ref": "#/components/schemas/ModelRef"}},
         },
         "Batch": {
             "type": "object",
@@ -139,8 +150,10 @@ def spec(settings) -> dict[str, Any]:
                             "name": "include",
                             "in": "query",
                             "required": False,
-                            "schema": {"type": "string", "enum": ["input"]},
-                            "description": "'input' adds the preprocessed 28x28 image to each prediction",
+                            # any string: the route ignores what it does not know, so no enum here
+                            "schema": {"type": "string", "example": "input"},
+                            "description": "'input' adds the preprocessed 28x28 image to each prediction; "
+                            "a comma-separated list, other values are ignored",
                         },
                     ],
                     "requestBody": {
@@ -166,11 +179,15 @@ def spec(settings) -> dict[str, Any]:
                     "responses": {"200": ok, **errors},
                 }
             },
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("alive", "Health")}}},
             "/readyz": {
                 "get": {
-                    "summary": "Readiness: model loaded and warmed up",
-                    "responses": {"200": {"description": "ready"}, "503": _error("not ready")},
+                    "summary": "Readiness: the default model is loaded and warmed up",
+                    # No 503: the app exists only once create_app has loaded and warmed up the default model,
+                    # which then stays. Before that nothing answers, which is what a probe reads as not ready.
+                    "description": "Answers only once the default model is loaded and warmed up; "
+                    "until then the server does not answer at all.",
+                    "responses": {"200": _json("ready, with the default model", "Ready")},
                 }
             },
             "/v1/models": {

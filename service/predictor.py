@@ -50,15 +50,17 @@ class Predictor:
         )
 
     def warm_up(self) -> None:
-        """First calls build kernels; pay that at start-up, not on a user's request."""
+        """First calls build kernels; pay that at start-up, not on a user's request. Checks the output is a softmax."""
         for n in (1, 8):
-            probs = self.predict(np.zeros((n, 28, 28), np.float32))
-            if probs.shape != (n, 10) or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
-                raise ModelLoadError(f"{self.info.path}: warm-up output {probs.shape} is not softmax [N, 10]")
+            raw = self.runtime.predict(np.zeros((n, 28, 28), np.float32))  # before predict() renormalises it
+            if raw.shape != (n, 10) or not np.allclose(raw.sum(axis=1), 1.0, atol=1e-3):
+                raise ModelLoadError(f"{self.info.path}: warm-up output {raw.shape} is not softmax [N, 10]")
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """float32 [N, 28, 28] in 0..255 (white on black) -> probabilities float32 [N, 10]."""
-        return self.runtime.predict(images)
+        """float32 [N, 28, 28] in 0..255 (white on black) -> probabilities float64 [N, 10], each row summing to 1."""
+        probs = self.runtime.predict(images).astype(np.float64)  # the runtime's float32 [N, 10] softmax...
+        probs /= probs.sum(axis=1, keepdims=True)  # ...sums to 1 only within float32 rounding
+        return probs
 
 
 class ModelRegistry:

@@ -52,12 +52,6 @@ def ink_of(gray: np.ndarray, levels: tuple[bool, float, float]) -> np.ndarray:
     return np.clip(ink, 0, 1, out=ink)
 
 
-def to_ink(gray: np.ndarray) -> tuple[np.ndarray, float]:
-    """(ink [H, W] in 0..1 with 1 = ink, contrast)."""
-    levels = ink_levels(gray)
-    return ink_of(gray, levels), levels[2]
-
-
 def ink_region(gray: np.ndarray, levels: tuple[bool, float, float], threshold: float = INK) -> np.ndarray:
     """crop_to_ink(ink_of(gray)), exactly, without converting the whole image: [h, w] float32 ink.
 
@@ -90,22 +84,14 @@ def ink_bbox(ink: np.ndarray, threshold: float = INK) -> tuple[int, int, int, in
     return mask_bbox(ink > threshold)
 
 
-def is_blank(ink: np.ndarray, contrast: float) -> bool:
-    """True for an empty, nearly uniform or speck-only image."""
-    box = ink_bbox(ink)
-    if contrast < MIN_CONTRAST or box is None:
-        return True
-    return is_speck((box[1] - box[0], box[3] - box[2]), ink.shape)
-
-
 def is_speck(ink_shape: tuple[int, int], image_shape: tuple[int, ...]) -> bool:
     """Ink spanning less than MIN_EXTENT of the image (and at least 2 px) is a speck, not a digit."""
     return max(ink_shape) < max(2, MIN_EXTENT * max(image_shape))
 
 
 def digit_region(gray: np.ndarray) -> np.ndarray:
-    """The digit's ink, cropped: crop_to_ink(to_ink(gray)) converting only that region; NoDigit when
-    is_blank() would say so."""
+    """The digit's ink, cropped: crop_to_ink(ink_of(gray)) converting only that region; NoDigit for an
+    empty, nearly uniform (under MIN_CONTRAST) or speck-only image."""
     levels = ink_levels(gray)
     crop = ink_region(gray, levels) if levels[2] >= MIN_CONTRAST else np.zeros((0, 0), np.float32)
     if crop.size == 0 or is_speck(crop.shape, gray.shape):

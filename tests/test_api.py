@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from service import SECURITY_HEADERS, SecurityHeaders, create_app
+from service import create_app
+from service.security import SECURITY_HEADERS, SecurityHeaders
 from tests.conftest import MODELS as MODELS_DIR
 from tests.images import drawn_one, encode, mnist_as_image
 
@@ -222,6 +224,46 @@ def test_unexpected_failure_is_a_json_500_without_traceback(make_predictor):
     response = app.test_client().post("/predict", data=PNG, content_type="image/png")
     assert response.status_code == 500 and response.json["error"]["code"] == "internal_error"
     assert "secret" not in response.get_data(as_text=True) and "Traceback" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("error", [TypeError, IndexError, ZeroDivisionError, ValueError])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])  # libspng's path and Pillow's
+def test_a_bug_in_our_decoding_is_a_logged_500_not_a_corrupt_image(client, monkeypatch, caplog, error, fmt):
+    from service import decoding
+
+    def to_gray(image):
+        raise error("a bug of ours")
+
+    monkeypatch.setattr(decoding, "to_gray", to_gray)
+    with caplog.at_level(logging.ERROR, logger="service.errors"):
+        response = client.post("/predict", data=encode(drawn_one(), fmt), content_type="image/png")
+    assert response.status_code == 500 and response.json == {
+        "error": {"code": "internal_error", "message": "internal server error"}
+    }
+    (record,) = [r for r in caplog.records if r.name == "service.errors"]
+    assert record.exc_info[0] is error and str(record.exc_info[1]) == "a bug of ours"
+
+
+@pytest.mark.parametrize("key", ["max_bach", "MAX_BACH", "TESTNG", "resolved_model_dir", 1])
+def test_an_unknown_configuration_key_is_refused(fake_predictor, key):
+    with pytest.raises(ValueError, match=rf"unknown configuration key {key!r}: a setting is one of .*max_batch"):
+        create_app({key: 3}, predictor=fake_predictor)
+
+
+@pytest.mark.parametrize("config", [{"max_batch": 3}, {"MAX_BATCH": 3}])
+def test_settings_and_flask_keys_are_accepted(fake_predictor, config):
+    app = create_app({**config, "TESTING": True}, predictor=fake_predictor)
+    assert app.testing is True
+    response = app.test_client().post("/predict", json={"images": [data_url(PNG)] * 4})
+    assert response.status_code == 413 and "limit is 3" in response.json["error"]["message"]
+
+
+def test_json_depth_limit_is_read_from_the_environment(fake_predictor, monkeypatch):
+    body = {"images": [{"image": data_url(PNG)}]}  # 3 levels deep
+    assert create_app(predictor=fake_predictor).test_client().post("/predict", json=body).status_code == 200
+    monkeypatch.setenv("MAX_JSON_DEPTH", "2")
+    response = create_app(predictor=fake_predictor).test_client().post("/predict", json=body)
+    assert response.status_code == 400 and "deeper than 2 levels" in response.json["error"]["message"]
 
 
 # ---- operational endpoints ----------------------------------------------------------------------

@@ -158,3 +158,36 @@ def test_serve_runs_gunicorn_and_stops_gracefully(one_png):
         thread.join(timeout=30)
         assert results == [200]
         assert process.wait(timeout=30) == 0
+
+
+def test_predict_cli_and_the_api_give_the_same_probabilities(tmp_path, fixture_data, real_app, capsys):
+    from service import cli
+
+    # 200 digits: rounded to the CLI's 6 decimals, a few of them differed before and after renormalising
+    paths = []
+    for i, digit in enumerate(fixture_data.x_test[:200]):
+        paths.append(tmp_path / f"{i}.png")
+        paths[-1].write_bytes(encode(mnist_as_image(digit)))
+    model_dir = real_app.extensions["digits"].default.info.path  # the model the app serves
+    assert cli.predict(["--json", "--model-dir", model_dir, *map(str, paths)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    client = real_app.test_client()
+    for path, line in zip(paths, lines, strict=True):
+        body = client.post("/predict", data=path.read_bytes(), content_type="image/png").json
+        assert line["digit"] == body["digit"] and line["confidence"] == round(body["confidence"], 6)
+        assert line["probabilities"] == [round(p, 6) for p in body["probabilities"]]  # the CLI prints 6 decimals
+
+
+@pytest.mark.parametrize(("value", "level"), [(None, "INFO"), ("warning", "WARNING"), ("DEBUG", "DEBUG")])
+def test_access_log_level_is_read_from_the_environment(monkeypatch, tmp_path, value, level):
+    import logging
+    import runpy
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # else the config makes a folder of its own
+    if value is None:
+        monkeypatch.delenv("ACCESS_LOG_LEVEL", raising=False)
+    else:
+        monkeypatch.setenv("ACCESS_LOG_LEVEL", value)
+    conf = runpy.run_path(str(MODELS.parent / "service" / "gunicorn_conf.py"))
+    access = conf["logconfig_dict"]["loggers"]["digits.access"]["level"]
+    assert access == level and isinstance(logging.getLevelName(access), int)  # a name logging knows

@@ -8,9 +8,9 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
-from service.decoding import REDUCED_SIDE, _load_png, decode, flatten_alpha, open_image, plain_png
+from service.decoding import REDUCED_SIDE, _load_png, decode, flatten_alpha, open_image, plain_png, to_gray
 from service.errors import InvalidImage, TooLarge, UnsupportedMediaType
 from tests.images import drawn_one, encode
 
@@ -173,6 +173,87 @@ def test_non_images_are_unsupported(blob):
 def test_empty_bytes_are_invalid():
     with pytest.raises(InvalidImage, match="empty"):
         decode(b"")
+
+
+# ---- hostile files: the few other types Pillow raises on them are caught where it reads pixels ----
+
+
+def _retag(tiff: bytes, tag: int, kind: int, value: bytes) -> bytes:
+    """A little-endian TIFF whose first IFD's `tag` entry gets another type and 4-byte value (count 1)."""
+    out = bytearray(tiff)
+    (ifd,) = struct.unpack_from("<I", out, 4)
+    (count,) = struct.unpack_from("<H", out, ifd)
+    entry = next(ifd + 2 + 12 * i for i in range(count) if struct.unpack_from("<H", out, ifd + 2 + 12 * i)[0] == tag)
+    struct.pack_into("<HHI4s", out, entry, tag, kind, 1, value)
+    return bytes(out)
+
+
+def _exif(*entries: tuple[int, int, int, bytes]) -> bytes:
+    """Raw EXIF: a little-endian TIFF header and one IFD of (tag, type, count, 4-byte value) entries."""
+    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHI4s", *e) for e in entries) + bytes(4)
+    return b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd
+
+
+ASCII, SHORT, SSHORT, FLOAT, LONG8 = 2, 3, 8, 11, 16  # TIFF field types
+STRIP_OFFSETS, COLOR_MAP, EXTRA_SAMPLES = 273, 320, 338
+ORIENTATION, X_RESOLUTION, RESOLUTION_UNIT = 0x0112, 0x011A, 0x0128  # a short, a rational, a short
+TIFF = encode(drawn_one(), "TIFF")
+TURNED = (ORIENTATION, SHORT, 1, struct.pack("<HH", 6, 0))  # so that exif_transpose writes the EXIF back
+HOSTILE = [  # (case, bytes, the type Pillow raises on them, as InvalidImage's message names it)
+    ("strip-offsets-float", _retag(TIFF, STRIP_OFFSETS, FLOAT, struct.pack("<f", 8.5)), "TypeError"),
+    (
+        "strip-offsets-over-int64",
+        _retag(TIFF, STRIP_OFFSETS, LONG8, struct.pack("<I", len(TIFF))) + b"\xff" * 8,  # the value is at the end
+        "OverflowError",
+    ),
+    (
+        "colour-map-negative",
+        _retag(encode(drawn_one().convert("P"), "TIFF"), COLOR_MAP, SSHORT, struct.pack("<hh", -32768, 0)),
+        "OverflowError",
+    ),
+    (
+        "exif-rational-as-text",
+        encode(drawn_one(), "JPEG", exif=_exif(TURNED, (X_RESOLUTION, ASCII, 4, b"abc\x00"))),
+        "TypeError",
+    ),
+    (
+        "exif-short-as-text",
+        encode(drawn_one(), "JPEG", exif=_exif(TURNED, (RESOLUTION_UNIT, ASCII, 4, b"abc\x00"))),
+        "error",  # struct.error
+    ),
+]
+
+
+@pytest.mark.parametrize(("blob", "raised"), [c[1:] for c in HOSTILE], ids=[c[0] for c in HOSTILE])
+def test_what_pillow_raises_on_hostile_files_is_an_invalid_image(blob, raised):
+    with pytest.raises(InvalidImage, match=rf"\({raised}: "):
+        decode(blob)
+
+
+# ---- every mode a decoder can produce is ours to convert: a failure there is a bug, not bad input --
+
+
+@pytest.mark.parametrize("mode", sorted({mode for mode, _ in TiffImagePlugin.OPEN_INFO.values()}))
+def test_every_mode_the_decoders_open_becomes_gray(mode):
+    # TIFF's modes include those of every other format served (PNG, JPEG, GIF, BMP, WebP)
+    gray = to_gray(Image.new(mode, (300, 200)))
+    assert gray.dtype == np.float32 and gray.shape == (100, 150) and np.isfinite(gray).all()
+
+
+def test_premultiplied_grey_alpha_decodes_like_straight_alpha():
+    image = Image.new("LA", (60, 60), (255, 0))
+    image.paste((0, 255), (25, 5, 35, 55))
+    straight = encode(image, "TIFF")
+    premultiplied = _retag(straight, EXTRA_SAMPLES, SHORT, struct.pack("<HH", 1, 0))  # 1: associated alpha
+    assert Image.open(io.BytesIO(premultiplied)).mode == "La"
+    assert np.array_equal(decode(premultiplied), decode(straight))
+
+
+def test_a_long_thin_16_bit_image_is_shrunk():
+    pixels = np.full((4000, 64), 65535, np.uint16)
+    pixels[1000:3000, 16:48] = 0  # a stroke down the middle half
+    gray = decode(encode(Image.fromarray(pixels)))  # shrunk 4x along x: Pillow's reduce() cannot take I;16
+    assert gray.shape == (147, 3) and gray[:30].min() == 1.0 and gray[50:100].min() < 0.5
 
 
 # ---- the libspng path for plain PNGs must decode exactly as Pillow does --------------------------

@@ -17,14 +17,14 @@ from service.preprocessing import (
     erode,
     fit_to_box,
     ink_levels,
+    ink_of,
     ink_region,
-    is_blank,
     normalize_stroke,
     preprocess,
     stroke_width,
-    to_ink,
 )
 from tests.images import encode, mnist_as_image
+from tests.reference import is_blank, to_ink
 
 
 def centre_of_mass(x: np.ndarray) -> tuple[float, float]:
@@ -39,14 +39,15 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
-# ---- to_ink: polarity ---------------------------------------------------------------------------
+# ---- ink_levels and ink_of: polarity -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("paper", [1.0, 0.9, 0.0, 0.1])
-def test_to_ink_makes_ink_white_whatever_the_paper(paper):
+def test_ink_is_white_whatever_the_paper(paper):
     gray = np.full((50, 50), paper, np.float32)
     gray[10:40, 20:25] = 1.0 - paper  # the stroke
-    ink, contrast = to_ink(gray)
+    levels = ink_levels(gray)
+    ink, contrast = ink_of(gray, levels), levels[2]
     assert ink[20, 22] == pytest.approx(1.0) and ink[0, 0] == pytest.approx(0.0)
     assert contrast == pytest.approx(abs(1.0 - 2 * paper))
 
@@ -72,15 +73,14 @@ def test_blank_images_have_no_digit(name, gray):
 def test_a_speck_is_not_a_digit():
     gray = np.ones((280, 280), np.float32)
     gray[100:105, 100:105] = 0.0  # a 5 px dot on a 280 px canvas
-    ink, contrast = to_ink(gray)
-    assert is_blank(ink, contrast)
+    with pytest.raises(NoDigit):
+        digit_region(gray)
 
 
 def test_a_small_real_digit_is_not_blank():
     gray = np.ones((280, 280), np.float32)
     gray[100:130, 140:143] = 0.0  # a 30 px tall '1'
-    ink, contrast = to_ink(gray)
-    assert not is_blank(ink, contrast)
+    assert digit_region(gray).shape == (30, 3)
 
 
 # ---- geometry -----------------------------------------------------------------------------------

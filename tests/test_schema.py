@@ -23,3 +23,14 @@ def test_api_conforms_to_its_openapi_description(case):
     # no 5xx, documented status codes and content types, responses matching their schemas, and
     # schema-invalid requests rejected with 4xx.
     case.call_and_validate(excluded_checks=[positive_data_acceptance])
+
+
+def test_readyz_of_the_real_app_is_what_the_description_says(real_app):
+    """The real model loaded: /readyz's answer is a documented status, and its body matches that response's schema.
+    (There is no 503: create_app returns only once the default model is loaded and warmed up.)"""
+    real_schema = schemathesis.openapi.from_wsgi("/openapi.json", real_app)
+    response = real_app.test_client().get("/readyz")
+    assert str(response.status_code) in real_schema.raw_schema["paths"]["/readyz"]["get"]["responses"]
+    real_schema["/readyz"]["GET"].validate_response(response)  # raises on a body that breaks the schema
+    info = real_app.extensions["digits"].default.info
+    assert response.json["model"] == {"name": info.name, "version": info.version}
