@@ -53,7 +53,7 @@ class LiteRTRuntime:
         return 1 << max(0, (n - 1).bit_length())
 
     def _new(self, batch: int):
-        # one thread for the small batches of interactive use; big batches get two, halving their time
+        # one thread for the small batches of interactive use; big batches get two (python -m bench.runtime_batches)
         threads = min(2, os.cpu_count() or 1) if batch >= 16 else 1
         interpreter = self._interpreter_class(model_content=self._blob, num_threads=threads)
         detail = interpreter.get_input_details()[0]

@@ -71,7 +71,7 @@ class FakePredictor:
         if self.fail is not None:
             raise self.fail
         digits = (images > 128).sum(axis=(1, 2)) % 10
-        probs = np.full((len(images), 10), 0.02, np.float32)
+        probs = np.full((len(images), 10), 0.02)  # float64 rows summing to 1, as Predictor.predict returns
         probs[np.arange(len(images)), digits] = 0.82
         return probs
 
