@@ -160,14 +160,14 @@ def test_serve_runs_gunicorn_and_stops_gracefully(one_png):
         assert process.wait(timeout=30) == 0
 
 
-def test_predict_cli_and_the_api_give_the_same_probabilities(tmp_path, fixture_data, real_app, capsys):
+def test_predict_cli_and_the_api_give_the_same_probabilities(tmp_path, fixture_data, real_app, capsys, images):
     from service import cli
 
     # 200 digits: rounded to the CLI's 6 decimals, a few of them differed before and after renormalising
     paths = []
     for i, digit in enumerate(fixture_data.x_test[:200]):
         paths.append(tmp_path / f"{i}.png")
-        paths[-1].write_bytes(encode(mnist_as_image(digit)))
+        paths[-1].write_bytes(images.encode(images.mnist_as_image(digit)))
     model_dir = real_app.extensions["digits"].default.info.path  # the model the app serves
     assert cli.predict(["--json", "--model-dir", model_dir, *map(str, paths)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
