@@ -16,7 +16,11 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # 4 threads: enough to overlap network waits, few enough that the GIL is not passed around in a convoy
 # (ad hoc wrk A/B runs, not recorded: 8 gave no more throughput and a worse p99).
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-worker_class = "gthread"
+# gevent (service/worker.py): a slow or idle connection costs a greenlet, not one of a few threads.
+# `gthread` is the threaded worker this service used before, kept for side-by-side benchmarks.
+WORKER_CLASSES = {"gevent": "service.worker.GuardedGeventWorker", "gthread": "gthread"}
+worker_class = WORKER_CLASSES[os.environ.get("WORKER_CLASS", "gevent")]
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))  # per worker (gevent)
 # One listening socket per worker (SO_REUSEPORT): the kernel spreads new connections evenly over the
 # workers. With one shared socket, whichever worker wakes first accepts, and a burst of keep-alive
 # connections can all land on one worker while the other idles (seen in ad hoc wrk runs, not recorded).
@@ -24,7 +28,8 @@ worker_class = "gthread"
 reuse_port = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))  # a worker silent this long is replaced
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))  # SIGTERM: in-flight requests finish
-keepalive = 5
+# gevent: also the time a client has to send a request's line and headers. Never 0: that would lift the bound.
+keepalive = max(1, int(os.environ.get("KEEPALIVE", "5")))
 # The worker heartbeat touches a file on every loop iteration; on a disk file system that costs a
 # metadata write per request (gunicorn's docs advise tmpfs). /dev/shm is tmpfs on Linux and in Docker.
 worker_tmp_dir = os.environ.get("WORKER_TMP_DIR") or ("/dev/shm" if os.path.isdir("/dev/shm") else None)
@@ -33,6 +38,7 @@ loglevel = os.environ.get("LOG_LEVEL", "info")
 # Tight request-line and header limits: the API needs nothing bigger.
 limit_request_line = 8190
 limit_request_fields = 100
+limit_request_field_size = 8190
 
 # ---- metrics: prometheus_client's multiprocess mode, so /metrics adds up every worker -------------
 # Must be set before prometheus_client is first imported (it picks its value store at import time).
