@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from bench.load import rss_mb
 from bench.payloads import canvas_json
 from bench.results import emit
-from bench.server import running_server
+from bench.server import WORKER_DESIGNS, running_server
 
 SLOW_HEADER = b"POST /predict HTTP/1.1\r\nHost: digits\r\nX-Padding: "
 SLOW_BODY = b"POST /predict HTTP/1.1\r\nHost: digits\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n"
@@ -84,6 +84,7 @@ async def hold(host: str, port: int, kind: str, i: int, until: float, tally: Tal
             writer.close()
             with contextlib.suppress(OSError, ConnectionError):
                 await writer.wait_closed()
+        await asyncio.sleep(0.1)  # reconnect at once, but not in a tight loop
 
 
 async def _trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kind: str, until: float) -> None:
@@ -219,19 +220,13 @@ def run(quick: bool, designs: dict[str, dict]) -> dict:
     return result
 
 
-DESIGNS = {
-    "gevent": {"WORKER_CLASS": "gevent"},
-    "gthread (before)": {"WORKER_CLASS": "gthread"},
-}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.abuse", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds, smaller attack (CI smoke mode)")
     parser.add_argument("--no-save", action="store_true", help="print only; do not write bench/results/abuse.json")
-    parser.add_argument("--design", choices=list(DESIGNS), action="append", help="only these (default: all)")
+    parser.add_argument("--design", choices=list(WORKER_DESIGNS), action="append", help="only these (default: all)")
     args = parser.parse_args(argv)
-    designs = {name: DESIGNS[name] for name in (args.design or DESIGNS)}
+    designs = {name: WORKER_DESIGNS[name] for name in (args.design or WORKER_DESIGNS)}
     emit(run(args.quick, designs), None if args.no_save else "abuse")
     return 0
 

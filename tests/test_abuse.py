@@ -21,7 +21,8 @@ from bench.server import running_server
 pytestmark = pytest.mark.slow
 
 LIMITS = {"KEEPALIVE": "1", "BODY_TIMEOUT": "1", "BODY_MIN_RATE": "1000000", "CLIENT_CONNECTIONS": "8"}
-SMALL_LIMIT = 1_000_000  # MAX_CONTENT_LENGTH for these tests: the oversized body stays quick to send
+SMALL_LIMIT = 1_000_000
+SLOW_BODY_HEAD = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 9000\r\n\r\n"  # MAX_CONTENT_LENGTH for these tests: the oversized body stays quick to send
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +63,7 @@ def read_response(sock: socket.socket) -> tuple[int, dict, bytes]:
 
 
 def predict(url: str) -> int:
-    request = urllib.request.Request(
-        f"{url}/predict", data=canvas_json(), headers={"Content-Type": "application/json"}
-    )
+    request = urllib.request.Request(f"{url}/predict", data=canvas_json(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status
 
@@ -78,7 +77,9 @@ def test_slow_headers_and_bodies_do_not_stop_a_normal_request(server):
             if i % 2:
                 sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # headers that never end
             else:
-                sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 9000\r\n\r\n")
+                sock.sendall(
+                    b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 9000\r\n\r\n"
+                )
             attackers.append(sock)
         started = time.monotonic()
         assert [predict(url) for _ in range(5)] == [200] * 5
