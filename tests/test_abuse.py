@@ -21,8 +21,8 @@ from bench.server import running_server
 pytestmark = pytest.mark.slow
 
 LIMITS = {"KEEPALIVE": "1", "BODY_TIMEOUT": "1", "BODY_MIN_RATE": "1000000", "CLIENT_CONNECTIONS": "8"}
-SMALL_LIMIT = 1_000_000
-SLOW_BODY_HEAD = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 9000\r\n\r\n"  # MAX_CONTENT_LENGTH for these tests: the oversized body stays quick to send
+SMALL_LIMIT = 1_000_000  # MAX_CONTENT_LENGTH for these tests: the oversized body stays quick to send
+SLOW_BODY_HEAD = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 9000\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
