@@ -36,9 +36,9 @@ worker_tmp_dir = os.environ.get("WORKER_TMP_DIR") or ("/dev/shm" if os.path.isdi
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 # Tight request-line and header limits: the API needs nothing bigger.
-limit_request_line = 8190
-limit_request_fields = 100
-limit_request_field_size = 8190
+limit_request_line = int(os.environ.get("LIMIT_REQUEST_LINE", "8190"))  # bytes
+limit_request_fields = int(os.environ.get("LIMIT_REQUEST_FIELDS", "100"))  # header lines
+limit_request_field_size = int(os.environ.get("LIMIT_REQUEST_FIELD_SIZE", "8190"))  # bytes per header line
 
 # ---- metrics: prometheus_client's multiprocess mode, so /metrics adds up every worker -------------
 # Must be set before prometheus_client is first imported (it picks its value store at import time).
