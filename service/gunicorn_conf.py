@@ -8,16 +8,17 @@ import tempfile
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 # Each worker is a separate process that loads its own copy of the model after the fork (no preload_app:
-# TensorFlow, behind RUNTIME=savedmodel, does not survive a fork). Its threads share that model; with
-# LiteRT each thread takes an interpreter of its own from a pool (service/runtimes.py).
+# TensorFlow, behind RUNTIME=savedmodel, does not survive a fork). With LiteRT, each request takes an
+# interpreter of its own from a pool (service/runtimes.py).
 # Default 2: preprocessing is Python (one core per process under the GIL), so two processes keep a
 # 2-core machine busy. Every worker adds a model's memory (whole-server RSS: python -m bench.serve_bench).
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# 4 threads: enough to overlap network waits, few enough that the GIL is not passed around in a convoy
-# (ad hoc wrk A/B runs, not recorded: 8 gave no more throughput and a worse p99).
+# The worker class: gevent (service/worker.py). Each connection is a greenlet, so clients that send slowly
+# or sit idle cost a few kilobytes each, not one of a handful of threads (python -m bench.abuse).
+# `gthread` is the threaded worker this service used before, kept for side-by-side benchmarks (--compare);
+# its threads per worker: 4, enough to overlap network waits, few enough that the GIL is not passed around
+# in a convoy (ad hoc wrk A/B runs, not recorded: 8 gave no more throughput and a worse p99).
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-# gevent (service/worker.py): a slow or idle connection costs a greenlet, not one of a few threads.
-# `gthread` is the threaded worker this service used before, kept for side-by-side benchmarks.
 WORKER_CLASSES = {"gevent": "service.worker.GuardedGeventWorker", "gthread": "gthread"}
 worker_class = WORKER_CLASSES[os.environ.get("WORKER_CLASS", "gevent")]
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))  # per worker (gevent)
