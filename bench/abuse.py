@@ -133,7 +133,7 @@ async def attack_all(host: str, port: int, attack: Attack, tally: Tally) -> None
     await asyncio.gather(*tasks)
 
 
-def polite_client(url: str, seconds: float, every: float = 0.25) -> dict:
+def polite_client(url: str, seconds: float, every: float = 0.25, raw: bool = False) -> dict:
     """POST the canvas request every `every` seconds (new connection each time, as a browser tab may)."""
     host, port = url.removeprefix("http://").split(":")
     body, latencies, failures = canvas_json(), [], []
@@ -154,7 +154,7 @@ def polite_client(url: str, seconds: float, every: float = 0.25) -> dict:
         finally:
             conn.close()
         time.sleep(max(0.0, every - (time.monotonic() - started)))
-    return summary(latencies, failures)
+    return {"latencies": latencies, "failures": failures} if raw else summary(latencies, failures)
 
 
 def summary(latencies: list[float], failures: list[str]) -> dict:
@@ -177,38 +177,60 @@ def raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def under_attack(env: dict, attack: Attack, calm_s: float) -> dict:
-    """One server: polite client alone, then under attack, then alone again; memory at each stage."""
+def under_attack(env: dict, attack: Attack, calm_s: float, rounds: int = 2) -> dict:
+    """One server: the polite client alone, then `rounds` times under attack and alone again; memory throughout.
+
+    The first attack also loads whatever code paths it is the first to reach; the second shows whether memory
+    keeps growing with more attacks or was a one-time cost.
+    """
     raise_fd_limit()
     with running_server(env) as (url, process):
-        host, port = url.removeprefix("http://").split(":")
         before = polite_client(url, calm_s)
-        rss_before = rss_mb(process.pid)
-        tally, peak = Tally(), [rss_before]
-        during: dict = {}
-        client = threading.Thread(target=lambda: during.update(polite_client(url, attack.seconds - 2)))
-        client.start()
-
-        def sample():
-            while client.is_alive():
-                peak.append(rss_mb(process.pid))
-                time.sleep(1)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        asyncio.run(attack_all(host, int(port), attack, tally))
-        client.join()
-        sampler.join()
-        time.sleep(2)  # let the server notice the attackers are gone
-        after = polite_client(url, calm_s)
-        rss_after = rss_mb(process.pid)
+        rss = {"before": rss_mb(process.pid), "peak": 0.0, "after": []}
+        stages = [attack_round(url, process.pid, attack, calm_s, rss) for _ in range(rounds)]
     return {
         "before": before,
-        "during": during,
-        "after": after,
-        "attack": {"opened": tally.opened, "closed_by_server": tally.closed_by_server, "refused": tally.refused},
-        "rss_mb": {"before": rss_before, "peak": max(peak), "after": rss_after},
+        "during": merged([s["during"] for s in stages]),
+        "after": merged([s["after"] for s in stages]),
+        "attack": {key: merged_counts([s["attack"][key] for s in stages]) for key in stages[0]["attack"]},
+        "rss_mb": rss,
     }
+
+
+def attack_round(url: str, pid: int, attack: Attack, calm_s: float, rss: dict) -> dict:
+    """The attack with the polite client beside it, then the polite client alone; updates rss's peak and after."""
+    host, port = url.removeprefix("http://").split(":")
+    tally, during = Tally(), {}
+    client = threading.Thread(target=lambda: during.update(polite_client(url, attack.seconds - 2, raw=True)))
+    client.start()
+
+    def sample():
+        while client.is_alive():
+            rss["peak"] = max(rss["peak"], rss_mb(pid))
+            time.sleep(1)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    asyncio.run(attack_all(host, int(port), attack, tally))
+    client.join()
+    sampler.join()
+    time.sleep(2)  # let the server notice the attackers are gone
+    after = polite_client(url, calm_s, raw=True)
+    rss["after"].append(rss_mb(pid))
+    attacked = {"opened": tally.opened, "closed_by_server": tally.closed_by_server, "refused": tally.refused}
+    return {"during": during, "after": after, "attack": attacked}
+
+
+def merged(raws: list[dict]) -> dict:
+    return summary([v for r in raws for v in r["latencies"]], [f for r in raws for f in r["failures"]])
+
+
+def merged_counts(tables: list[dict]) -> dict:
+    out: dict = {}
+    for table in tables:
+        for key, n in table.items():
+            out[key] = out.get(key, 0) + n
+    return out
 
 
 def run(quick: bool, designs: dict[str, dict]) -> dict:

@@ -375,10 +375,11 @@ def abuse(r: dict) -> list[str]:
         f"{a['slow_bodies']} send their bodies a byte a second, {a['idle']} sit idle, and bursts of {a['flood']} "
         f"connections arrive every {a['flood_every']:.0f} s, each attacker from its own loopback address; a connection "
         "the server closes is opened again at once. Meanwhile one polite client posts the page's canvas request every "
-        "quarter second, and again for a while before and after the attack.",
+        "quarter second, and again for a while before and after the attack. The attack is made twice on the same "
+        "server: the polite client's figures cover both, and memory is read after each.",
         "",
         "| worker | polite client before: answered, p50 / p99 | during the attack | after | attack connections "
-        "opened (closed by the server) | server memory before / peak / after |",
+        "opened (closed by the server) | server memory: before / peak / after each attack |",
         "|---|---|---|---|---|---|",
     ]
     for name, d in r["designs"].items():
@@ -387,7 +388,8 @@ def abuse(r: dict) -> list[str]:
             f"{ABUSE_KINDS[k]} {n:,} ({d['attack']['closed_by_server'].get(k, 0):,})"
             for k, n in d["attack"]["opened"].items()
         )
-        memory = " / ".join(f"{d['rss_mb'][k]:,.0f}" for k in ("before", "peak", "after"))
+        m = d["rss_mb"]
+        memory = " / ".join(f"{v:,.0f}" for v in (m["before"], m["peak"], *m["after"]))
         rows.append(f"| {name} | {' | '.join(stages)} | {opened} | {memory} MB |")
     return rows
 
