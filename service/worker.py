@@ -36,12 +36,22 @@ from service.errors import RequestTimeout, error_body
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 FD_RESERVE = 64  # descriptors kept for files, the model, logs and the metrics directory
-# A keep-alive connection's greenlet waits this long after each answer. A timer, not sleep(0): gevent runs
-# callbacks (what sleep(0) queues) until none is left before it polls sockets again, so busy clients could
-# still starve the waiting ones; a timer sends the greenlet through the event loop's poll (wrk, 16 connections,
-# 2 workers: p99 267 ms with sleep(0), 15 ms with a timer).
-YIELD_S = 1e-5
 TRIM_AFTER = 64  # open connections: a burst this large leaves freed memory worth handing back
+
+
+def yield_to_loop() -> None:
+    """Let the event loop poll the sockets once, run what is ready, then carry on.
+
+    gevent.sleep(0) is not enough: it queues a callback, and gevent runs callbacks until none is left before it
+    polls sockets again, so busy clients could still starve waiting ones. A timer of 0 s is due at once: the loop
+    polls without blocking, switches to every greenlet whose socket is ready, then back here.
+    """
+    hub = gevent.get_hub()
+    timer = hub.loop.timer(0.0)
+    try:
+        hub.wait(timer)
+    finally:
+        timer.close()
 
 
 def trim_heap() -> None:
@@ -163,7 +173,7 @@ class GuardedGeventWorker(GeventWorker):
             # A greenlet is never interrupted: if this client's next request is already there, it would be served
             # at once, and a few busy keep-alive clients could hold the worker while the others wait for seconds
             # (wrk, 32 connections: p90 2.1 s). Yielding here puts this connection behind every ready one.
-            gevent.sleep(YIELD_S)
+            yield_to_loop()
             return kept_alive
         except StopIteration:
             if not reader.timed_out:
