@@ -31,7 +31,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOST=0.0.0.0 \
     PORT=8000 \
     WEB_CONCURRENCY=2 \
-    GUNICORN_THREADS=4 \
     MODEL_DIR= \
     PROMETHEUS_MULTIPROC_DIR=/tmp/digits-metrics
 USER 10001:10001

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.payloads import canvas_png
 from bench.results import emit
-from bench.server import running_server
+from bench.server import WORKER_DESIGNS, running_server
 
 
 def worker_pids(master: int) -> set[int]:
@@ -39,8 +39,8 @@ def _client(url: str, body: bytes, stop: threading.Event, results: list) -> None
             conn.close()
 
 
-def kill_worker_under_load(clients: int = 4, before_s: float = 2, after_s: float = 6) -> dict:
-    env = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4"}
+def kill_worker_under_load(clients: int = 4, before_s: float = 2, after_s: float = 6, env: dict | None = None) -> dict:
+    env = {**(env or {}), "WEB_CONCURRENCY": "2"}
     with running_server(env) as (url, process):
         deadline = time.monotonic() + 30
         while len(worker_pids(process.pid)) < 2 and time.monotonic() < deadline:
@@ -82,8 +82,12 @@ def kill_worker_under_load(clients: int = 4, before_s: float = 2, after_s: float
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-save", action="store_true")
+    parser.add_argument("--compare", action="store_true", help="also kill a worker of the former gthread design")
     args = parser.parse_args(argv)
-    emit(kill_worker_under_load(), None if args.no_save else "faults")
+    result = kill_worker_under_load(env=WORKER_DESIGNS["gevent"])
+    if args.compare:
+        result["gthread_before"] = kill_worker_under_load(env=WORKER_DESIGNS["gthread"])
+    emit(result, None if args.no_save else "faults")
     return 0
 
 

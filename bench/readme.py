@@ -37,13 +37,14 @@ class Source:
 SERVER = ("service", "models", "bench/server.py", "bench/load.py", "bench/payloads.py")
 SOURCES = {
     "serve_bench": Source(
-        "python -m bench.serve_bench",
+        "python -m bench.serve_bench --compare",
         (*SERVER, "bench/serve_bench.py", "bench/baseline_app.py", "bench/runtime_batches.py"),
     ),
     "request_parts": Source("python -m bench.request_parts", (*SERVER, "bench/request_parts.py", "bench/timing.py")),
     "runtime_batches": Source("python -m bench.runtime_batches", ("service", "models", "bench/runtime_batches.py")),
-    "soak": Source("python -m bench.soak", (*SERVER, "bench/soak.py")),
-    "faults": Source("python -m bench.faults", (*SERVER, "bench/faults.py")),
+    "soak": Source("python -m bench.soak --compare", (*SERVER, "bench/soak.py")),
+    "faults": Source("python -m bench.faults --compare", (*SERVER, "bench/faults.py")),
+    "abuse": Source("python -m bench.abuse", (*SERVER, "bench/abuse.py")),
     "canvas_eval": Source(
         "MNIST_DIR=... python -m bench.canvas_eval --save", ("service", "models", "bench/canvas_eval.py")
     ),
@@ -208,29 +209,35 @@ def latencies(entry: dict) -> str:
 
 
 def performance(r: dict) -> list[str]:
-    s, b = r["service"], r["baseline"]
+    servers = [("this service", r["service"]), ("baseline (Flask + `model.predict`)", r["baseline"])]
+    if "gthread_before" in r:  # the threaded worker the service used before the gevent one, same run
+        servers.append(("this service, former gthread worker", r["gthread_before"]))
+
+    def row(measure: str, cell: Callable[[dict], str]) -> str:
+        return f"| {measure} | " + " | ".join(cell(s) if s else "" for _, s in servers) + " |"
+
     rows = [
-        "| measure | this service | baseline (Flask + `model.predict`) |",
-        "|---|---|---|",
-        "| canvas PNG as JSON data URL, one client: p50 / p90 / p99 | "
-        f"{latencies(s['latency_canvas_json'])} | {latencies(b['latency_canvas_json'])} |",
-        f"| small PNG upload, one client: p50 / p90 / p99 | {latencies(s['latency_small_png'])} | "
-        f"{latencies(b['latency_small_png'])} |",
+        "| measure | " + " | ".join(name for name, _ in servers) + " |",
+        "|---" * (len(servers) + 1) + "|",
+        row("canvas PNG as JSON data URL, one client: p50 / p90 / p99", lambda s: latencies(s["latency_canvas_json"])),
+        row("small PNG upload, one client: p50 / p90 / p99", lambda s: latencies(s["latency_small_png"])),
     ]
     for c in ("1", "4", "16", "64"):
-        rows.append(
-            f"| throughput at {c} connections | {s['throughput_rps'][c]:,.0f} req/s | "
-            f"{b['throughput_rps'][c]:,.0f} req/s |"
-        )
+        rows.append(row(f"throughput at {c} connections", lambda s, c=c: f"{s['throughput_rps'][c]:,.0f} req/s"))
     rows += [
-        f"| memory (RSS, all processes) | {s['rss_mb']:,.0f} MB | {b['rss_mb']:,.0f} MB |",
-        f"| start to ready | {s['ready_s']} s | {b['ready_s']} s |",
-        f"| errors during the run | {s['errors']} | {b['errors']} |",
+        row("memory (RSS, all processes)", lambda s: f"{s['rss_mb']:,.0f} MB"),
+        row("start to ready", lambda s: f"{s['ready_s']} s"),
+        row("errors during the run", lambda s: f"{s['errors']}"),
     ]
-    rows += [f"| batch of {n} per request | {v:,.0f} images/s | |" for n, v in s["batch_images_per_s"].items()]
+    for n in r["service"]["batch_images_per_s"]:
+        batch = lambda s, n=n: f"{s['batch_images_per_s'][n]:,.0f} images/s" if "batch_images_per_s" in s else ""  # noqa: E731
+        rows.append(row(f"batch of {n} per request", batch))
     if "model_alone_batch_256_images_per_s" in r:
         alone = r["model_alone_batch_256_images_per_s"]
-        rows.append(f"| the model alone (LiteRT, in process), batch of 256 | {alone:,.0f} images/s | |")
+        rows.append(
+            f"| the model alone (LiteRT, in process), batch of 256 | {alone:,.0f} images/s |"
+            + " |" * (len(servers) - 1)
+        )
     ratios = r["ratios"]
     rows.append(
         f"\nRatios: p50 latency **{ratios['p50_latency_lower_x']}x** lower, throughput at 16 connections "
@@ -328,23 +335,69 @@ def compute_line(r: dict) -> str:
 
 
 def soak(s: dict) -> list[str]:
-    return [
+    return [soak_line(s)] + (
+        [f"- The former gthread worker, same run: {soak_line(s['gthread_before'])}"] if "gthread_before" in s else []
+    )
+
+
+def soak_line(s: dict) -> str:
+    return (
         f"{s['seconds']:.0f} s at {s['connections']} connections, {s['workers']} workers: {s['requests']:,} requests "
         f"({s['rps']:,.0f}/s), **{s['errors']} errors**, p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms; "
         f"server memory {s['rss_start_mb']:,.0f} MB at the start, {s['rss_end_mb']:,.0f} MB at the end "
         f"(growth {s['rss_growth_mb']:+.1f} MB, peak {s['rss_max_mb']:,.0f} MB)."
-    ]
+    )
 
 
 def faults(f: dict) -> list[str]:
+    before = f.get("gthread_before")
+    return [faults_line(f)] + ([f"- The former gthread worker, same run: {faults_line(before)}"] if before else [])
+
+
+def faults_line(f: dict) -> str:
     times = f.get("failures_after_kill_s")
     within = f", all within {max(times) * 1000:.0f} ms of the kill" if times else ""
-    return [
+    return (
         f"SIGKILL to one of {f['workers_before']} workers while {f['clients']} clients send requests: "
         f"{f['requests']:,} requests, **{f['failed']} failed**{within} (requests in flight on the killed worker, or "
         "queued at or reaching its socket before the kernel closed it); "
         f"gunicorn had a new worker running {f['replacement_seen_after_s']} s later."
+    )
+
+
+ABUSE_KINDS = {"slow_headers": "slow headers", "slow_bodies": "slow bodies", "idle": "idle", "flood": "flood"}
+
+
+def abuse(r: dict) -> list[str]:
+    a = r["attack"]
+    rows = [
+        f"For {a['seconds']:.0f} s, {a['slow_headers']} connections send their headers a byte a second, "
+        f"{a['slow_bodies']} send their bodies a byte a second, {a['idle']} sit idle, and bursts of {a['flood']} "
+        f"connections arrive every {a['flood_every']:.0f} s, each attacker from its own loopback address; a connection "
+        "the server closes is opened again at once. Meanwhile one polite client posts the page's canvas request every "
+        "quarter second, and again for a while before and after the attack. The attack is made twice on the same "
+        "server: the polite client's figures cover both, and memory is read after each.",
+        "",
+        "| worker | polite client before: answered, p50 / p99 | during the attack | after | attack connections "
+        "opened (closed by the server) | server memory: before / peak / after each attack |",
+        "|---|---|---|---|---|---|",
     ]
+    for name, d in r["designs"].items():
+        stages = [polite(d[stage]) for stage in ("before", "during", "after")]
+        opened = ", ".join(
+            f"{ABUSE_KINDS[k]} {n:,} ({d['attack']['closed_by_server'].get(k, 0):,})"
+            for k, n in d["attack"]["opened"].items()
+        )
+        m = d["rss_mb"]
+        memory = " / ".join(f"{v:,.0f}" for v in (m["before"], m["peak"], *m["after"]))
+        rows.append(f"| {name} | {' | '.join(stages)} | {opened} | {memory} MB |")
+    return rows
+
+
+def polite(s: dict) -> str:
+    failed = f", **{s['failures']} failed**" if s["failures"] else ""
+    times = f"{s['p50_ms']} / {s['p99_ms']} ms" if s["p50_ms"] is not None else "-"
+    return f"{s['answered']} of {s['requests']}{failed}, {times}"
 
 
 def canvas_eval(r: dict) -> list[str]:
@@ -383,6 +436,7 @@ BLOCKS: dict[Path, dict[str, Callable[[], str]]] = {
         "runtime-batches": with_provenance("runtime_batches", runtime_batches),
         "soak": with_provenance("soak", soak),
         "faults": with_provenance("faults", faults),
+        "abuse": with_provenance("abuse", abuse),
         "canvas-eval": with_provenance("canvas_eval", canvas_eval),
         "image-size": with_provenance("image_size", image_size),
     },

@@ -23,7 +23,7 @@ import time
 from bench.load import rss_mb, wrk
 from bench.payloads import batch_json, canvas_json, small_png
 from bench.results import emit
-from bench.server import running_server
+from bench.server import WORKER_DESIGNS, running_server
 
 BASELINE = ["{python}", "-m", "gunicorn", "--workers", "2", "--bind", "127.0.0.1:{port}", "bench.baseline_app:app"]
 
@@ -99,29 +99,34 @@ def median_of(runs: list[dict]) -> dict:
     return out
 
 
-def run_once(quick: bool) -> tuple[dict, dict]:
-    with running_server({}) as (url, process):
-        ours = measure(url, process.pid, process.ready_s, quick, batches=True)
+def run_once(quick: bool, compare: bool) -> dict:
+    """One repeat: the service, the tutorial baseline, and with `compare` the former gthread worker too."""
+    out = {}
+    with running_server(WORKER_DESIGNS["gevent"]) as (url, process):
+        out["service"] = measure(url, process.pid, process.ready_s, quick, batches=True)
     command = [part.format(python=sys.executable, port="{port}") for part in BASELINE]
     with running_server({}, command=command, port_in_command=True) as (url, process):
-        base = measure(url, process.pid, process.ready_s, quick, batches=False)
-    return ours, base
+        out["baseline"] = measure(url, process.pid, process.ready_s, quick, batches=False)
+    if compare:
+        with running_server(WORKER_DESIGNS["gthread"]) as (url, process):
+            out["gthread_before"] = measure(url, process.pid, process.ready_s, quick, batches=True)
+    return out
 
 
-def run(quick: bool, repeats: int = 5) -> dict:
-    runs = [run_once(quick) for _ in range(1 if quick else repeats)]
-    ours, base = median_of([o for o, _ in runs]), median_of([b for _, b in runs])
+def run(quick: bool, repeats: int = 5, compare: bool = False) -> dict:
+    runs = [run_once(quick, compare) for _ in range(1 if quick else repeats)]
+    medians = {key: median_of([r[key] for r in runs]) for key in runs[0]}
+    ours, base = medians["service"], medians["baseline"]
     p50 = ours["latency_canvas_json"]["p50_ms"]
     return {
-        "service": ours,
-        "baseline": base,
+        **medians,
         "ratios": {
             "p50_latency_lower_x": round(base["latency_canvas_json"]["p50_ms"] / p50, 1),
             "throughput_16_higher_x": round(ours["throughput_rps"]["16"] / max(base["throughput_rps"]["16"], 0.1), 1),
         },
         "model_alone_batch_256_images_per_s": model_alone(calls=3 if quick else 20),
         "repeats": len(runs),
-        "runs": [{"service": o, "baseline": b} for o, b in runs],
+        "runs": runs,
         "quick": quick,
         "measured_at": time.strftime("%Y-%m-%d"),
     }
@@ -131,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.serve_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke mode: tiny counts, result not saved")
     parser.add_argument("--repeats", type=int, default=5, help="full runs to take medians over (default 5)")
+    parser.add_argument("--compare", action="store_true", help="also measure the former gthread worker, same run")
     args = parser.parse_args(argv)
-    emit(run(args.quick, args.repeats), None if args.quick else "serve_bench")
+    emit(run(args.quick, args.repeats, args.compare), None if args.quick else "serve_bench")
     return 0
 
 

@@ -14,6 +14,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The server's worker designs: today's (gevent, service/worker.py) and the threaded one it replaced, which
+# the benchmarks measure side by side in the same run (`--compare`).
+WORKER_DESIGNS = {"gevent": {"WORKER_CLASS": "gevent"}, "gthread": {"WORKER_CLASS": "gthread"}}
 
 
 def free_port() -> int:

@@ -14,11 +14,11 @@ import time
 from bench.load import rss_mb, wrk
 from bench.payloads import canvas_png
 from bench.results import emit
-from bench.server import running_server
+from bench.server import WORKER_DESIGNS, running_server
 
 
-def soak(seconds: float, connections: int, workers: int) -> dict:
-    env = {"WEB_CONCURRENCY": str(workers)}
+def soak(seconds: float, connections: int, workers: int, env: dict | None = None) -> dict:
+    env = {**(env or {}), "WEB_CONCURRENCY": str(workers)}
     with running_server(env) as (url, process):
         body = canvas_png()
         wrk(f"{url}/predict", body, "image/png", connections, 2)  # warm every worker before measuring
@@ -60,8 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/soak.json")
+    parser.add_argument("--compare", action="store_true", help="also soak the former gthread worker, same run")
     args = parser.parse_args(argv)
-    emit(soak(args.seconds, args.connections, args.workers), None if args.no_save else "soak")
+    result = soak(args.seconds, args.connections, args.workers, WORKER_DESIGNS["gevent"])
+    if args.compare:
+        result["gthread_before"] = soak(args.seconds, args.connections, args.workers, WORKER_DESIGNS["gthread"])
+    emit(result, None if args.no_save else "soak")
     return 0
 
 

@@ -67,15 +67,15 @@ def read_grays(req: Request) -> tuple[list[np.ndarray], bool]:
     kind = inputs.media_type(req.content_type)
     if kind == "multipart/form-data":
         return [inputs.multipart_to_gray(req.files, cfg.max_image_pixels)], False
+    if not (inputs.is_json(kind) or inputs.is_image(kind)):  # decided before the body is read
+        raise UnsupportedMediaType(f"unsupported Content-Type {kind or '(none)'!r}; send {inputs.ACCEPTED}")
     body = req.get_data(cache=False)
     if not body:
         raise BadRequest("empty request body: send an image or a JSON object", code="empty_body")
     if inputs.is_json(kind):
         payload = inputs.parse_json(body, cfg.max_json_depth)
         return inputs.json_to_grays(payload, cfg.max_image_pixels, cfg.max_batch)
-    if inputs.is_image(kind):
-        return [inputs.decode(body, cfg.max_image_pixels)], False
-    raise UnsupportedMediaType(f"unsupported Content-Type {kind or '(none)'!r}; send {inputs.ACCEPTED}")
+    return [inputs.decode(body, cfg.max_image_pixels)], False
 
 
 @bp.post("/predict")

@@ -41,6 +41,10 @@ class UnsupportedMediaType(ApiError):
     status, code = 415, "unsupported_media_type"
 
 
+class RequestTimeout(ApiError):
+    status, code = 408, "request_timeout"
+
+
 class NoDigit(ApiError):
     status, code = 422, "no_digit"
 

@@ -1,0 +1,208 @@
+"""The gunicorn worker: gevent, so that a slow or idle connection costs a greenlet, not a thread, plus bounds on
+how long and how slowly a client may send its request, and errors that reach clients still sending a body.
+
+gunicorn's threaded worker gives each connection whose request is being read a thread of its own: a few dozen
+clients sending slowly hold them all (bench/abuse.py). With gevent, every connection is a greenlet of a few
+kilobytes, so hundreds of slow clients cost memory, not service. Bounds (each from the environment, see
+gunicorn_conf.py and the README's configuration table):
+- a request's line and headers, and the wait for the next request on a kept-alive connection: `keepalive` seconds
+  (gunicorn's own timeout around reading each request's head in its asynchronous workers);
+- a body must arrive within BODY_TIMEOUT seconds plus its length at BODY_MIN_RATE bytes per second, or the
+  request gets a 408 and the connection is closed;
+- CLIENT_CONNECTIONS open connections per client address and worker; `worker_connections` per worker, capped by
+  the process's file-descriptor limit;
+- `100 Continue` goes out only when the application first reads the body, so an error decided from the headers
+  (413, 415, 404...) reaches the client before it sends the body;
+- a connection closed with request body still unread is drained for up to LINGER_SECONDS / LINGER_BYTES first,
+  as nginx's lingering close does: a client still sending (Python's urllib, requests) then reads its error
+  instead of a connection reset.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import json
+import os
+import resource
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import gevent
+from gunicorn.workers.ggevent import GeventWorker
+
+from service.errors import RequestTimeout, error_body
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+FD_RESERVE = 64  # descriptors kept for files, the model, logs and the metrics directory
+TRIM_AFTER = 64  # open connections: a burst this large leaves freed memory worth handing back
+
+
+def yield_to_loop() -> None:
+    """Let the event loop poll the sockets once, run what is ready, then carry on.
+
+    gevent.sleep(0) is not enough: it queues a callback, and gevent runs callbacks until none is left before it
+    polls sockets again, so busy clients could still starve waiting ones. A timer of 0 s is due at once: the loop
+    polls without blocking, switches to every greenlet whose socket is ready, then back here.
+    """
+    hub = gevent.get_hub()
+    timer = hub.loop.timer(0.0)
+    try:
+        hub.wait(timer)
+    finally:
+        timer.close()
+
+
+def trim_heap() -> None:
+    """Return freed heap pages to the system (glibc's malloc_trim); elsewhere, nothing.
+
+    Hundreds of connections leave their freed buffers in the C heap, which glibc keeps by default:
+    bench/abuse.py measures the worker's memory after an attack with and without it.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@functools.cache
+def _libc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class Limits:
+    body_timeout: float = 10.0  # seconds every body gets, before its length is counted at the minimum rate
+    body_min_rate: float = 32768.0  # bytes per second
+    client_connections: int = 64  # per client address, per worker
+    linger_seconds: float = 5.0
+    linger_bytes: int = 128 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> Limits:
+        names = {"body_timeout": float, "body_min_rate": float, "client_connections": int}
+        names |= {"linger_seconds": float, "linger_bytes": int}
+        return cls(**{k: cast(environ[k.upper()]) for k, cast in names.items() if environ.get(k.upper())})
+
+
+class DeadlineReader:
+    """gunicorn's body reader, sending `100 Continue` on the first read and failing reads past the deadline."""
+
+    def __init__(self, reader, req, sock, limits: Limits, expects_continue: bool):
+        self.reader, self.req, self.sock, self.limits = reader, req, sock, limits
+        self.expects_continue = expects_continue
+        self.deadline: float | None = None
+        self.timed_out = False
+        # Until the client is told to go on, it may never send the body: the connection cannot be reused.
+        req.must_close = req.must_close or expects_continue
+
+    def read(self, size: int) -> bytes:
+        if self.deadline is None:
+            self._start()
+        timer = gevent.Timeout(max(0.0, self.deadline - time.monotonic()))
+        timer.start()
+        try:
+            return self.reader.read(size)
+        except gevent.Timeout as e:
+            if e is not timer:
+                raise
+            self.timed_out = self.req.must_close = True
+            raise RequestTimeout(
+                f"the request body arrived slower than {self.limits.body_min_rate:,.0f} bytes/s"
+            ) from None
+        finally:
+            timer.close()
+
+    def _start(self) -> None:
+        length = getattr(self.reader, "length", None) or 0  # chunked bodies: only the fixed allowance
+        self.deadline = time.monotonic() + self.limits.body_timeout + length / self.limits.body_min_rate
+        if self.expects_continue:
+            self.sock.sendall(CONTINUE)
+            self.req.must_close = False
+
+
+class GuardedGeventWorker(GeventWorker):
+    """gunicorn's gevent worker with the bounds above."""
+
+    def init_process(self) -> None:
+        self.limits = Limits.from_env()
+        self.per_client: Counter[str] = Counter()
+        self.peak_connections = 0
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a connection is a descriptor
+        self.worker_connections = max(1, min(self.worker_connections, hard - FD_RESERVE))
+        if self.cfg.reuse_port:
+            # gunicorn's gevent worker accepts one connection per loop turn when there are several workers, so
+            # that they share one listening socket evenly. With reuse_port each has its own socket, and accepting
+            # one at a time only makes a burst of new connections wait behind busy ones (wrk, 64 connections:
+            # p99 446 ms over 5 s, mostly while connecting). The worker reads cfg.workers for nothing else.
+            self.cfg.set("workers", 1)
+        super().init_process()  # runs the worker's loop: must come last
+
+    def notify(self) -> None:
+        """The worker's heartbeat (about once a second): also hand memory back after a burst of connections."""
+        super().notify()
+        open_now = sum(self.per_client.values())
+        self.peak_connections = max(self.peak_connections, open_now)
+        if self.peak_connections >= TRIM_AFTER and open_now * 4 < self.peak_connections:
+            trim_heap()
+            self.peak_connections = open_now
+
+    def handle(self, listener, client, addr) -> None:
+        who = addr[0] if isinstance(addr, tuple) else "local"
+        if self.per_client[who] >= self.limits.client_connections:
+            self._refuse(client, who)
+            return
+        self.per_client[who] += 1
+        try:
+            super().handle(listener, client, addr)
+        finally:
+            self.per_client[who] -= 1
+            if not self.per_client[who]:
+                del self.per_client[who]
+
+    def handle_request(self, listener_name, req, sock, addr):
+        reader = DeadlineReader(req.body.reader, req, sock, self.limits, req._expected_100_continue)
+        req._expected_100_continue = False  # gunicorn would send 100 Continue before the app has looked
+        req.body.reader = reader
+        try:
+            kept_alive = super().handle_request(listener_name, req, sock, addr)
+            # A greenlet is never interrupted: if this client's next request is already there, it would be served
+            # at once, and a few busy keep-alive clients could hold the worker while the others wait for seconds
+            # (wrk, 32 connections: p90 2.1 s). Yielding here puts this connection behind every ready one.
+            yield_to_loop()
+            return kept_alive
+        except StopIteration:
+            if not reader.timed_out:
+                self._linger(reader.reader)
+            raise
+        finally:
+            # Kept alive, gunicorn discards the rest of the body before the next request, within `keepalive`.
+            req.body.reader = reader.reader
+
+    def _linger(self, reader) -> None:
+        """Read and discard what the client still sends of the body, within the linger bounds."""
+        discarded = 0
+        with gevent.Timeout(self.limits.linger_seconds, False):
+            while discarded < self.limits.linger_bytes:
+                chunk = reader.read(65536)
+                if not chunk:
+                    return
+                discarded += len(chunk)
+
+    def _refuse(self, client, who: str) -> None:
+        """Over the per-client limit: a 429 JSON answer, then the connection is closed."""
+        self.log.warning("refused a connection from %s: %d already open", who, self.per_client[who])
+        body = json.dumps(
+            error_body("too_many_connections", f"more than {self.limits.client_connections} connections open")
+        ).encode()
+        head = (
+            "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        )
+        with gevent.Timeout(1.0, False):
+            client.sendall(head.encode() + body)
+        client.close()
