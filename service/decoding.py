@@ -213,30 +213,12 @@ def _plain_chunks_to_idat(data: bytes, position: int) -> bool:
     return False
 
 
-def _png_pixels(data: bytes, mode: str) -> np.ndarray:
-    """libspng's decoding: uint8 [H, W] (L) or [H, W, C]."""
+def _load_png(data: bytes, mode: str) -> Image.Image:
     try:
-        return pyspng.load(data, format=mode)
+        pixels = pyspng.load(data, format=mode)  # uint8 [H, W] or [H, W, C]
     except RuntimeError as e:  # pyspng's only error type: a corrupt or truncated stream
         raise InvalidImage(f"corrupt or truncated PNG ({e})"[:200]) from e
-
-
-def _load_png(data: bytes, mode: str) -> Image.Image:
-    return Image.fromarray(_png_pixels(data, mode), mode=mode)
-
-
-def plain_png_gray(data: bytes, mode: str, size: tuple[int, int]) -> np.ndarray:
-    """A plain PNG (plain_png_header) -> gray, as to_gray(_shrink(_load_png(data, mode))) gives it.
-
-    An 8-bit grey one, the commonest small upload, goes from libspng's array to floats without a Pillow image.
-    """
-    if mode != "L" or max(size) > WORKING_SIDE:
-        return to_gray(_shrink(_load_png(data, mode)))
-    pixels = _png_pixels(data, mode)  # uint8 [H, W]
-    factor = _reduction(size)
-    if factor > 1:
-        pixels = np.asarray(Image.fromarray(pixels, mode="L").reduce(factor))  # box filter, as to_gray's
-    return pixels * np.float32(1 / 255)  # float32, as to_gray's
+    return Image.fromarray(pixels, mode=mode)
 
 
 def load_first_frame(image: Image.Image) -> Image.Image:
@@ -261,7 +243,7 @@ def decode(data: bytes, max_pixels: int = 25_000_000, fast_png: bool = True) -> 
     """
     header = plain_png_header(data, max_pixels) if fast_png and pyspng is not None else None
     if header is not None:  # a plain PNG: its header read without Pillow's parser, its pixels by libspng
-        return plain_png_gray(data, *header)
+        return to_gray(_shrink(_load_png(data, header[0])))
     image = open_image(data, max_pixels)
     if fast_png and plain_png(image, data):
         return to_gray(_shrink(_load_png(data, image.mode)))
