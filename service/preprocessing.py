@@ -9,6 +9,7 @@ by its centre of mass, like the original MNIST digits.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -76,9 +77,8 @@ def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right), exclusive ends, of the True pixels; None if none."""
     if mask.size == 0:
         return None
-    left, top, width, height = cv2.boundingRect(
-        np.asarray(mask, dtype=bool).view(np.uint8)
-    )  # of the non-zero pixels, in C
+    mask = np.asarray(mask, dtype=bool).view(np.uint8)  # the same bytes, as OpenCV's 8-bit image
+    left, top, width, height = cv2.boundingRect(mask)  # of the non-zero pixels, in C
     return (top, top + height, left, left + width) if width else None
 
 
@@ -178,7 +178,7 @@ _SQUARE = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 
-def _morph(a: np.ndarray, radius: int, op, grow: bool) -> np.ndarray:
+def _morph(a: np.ndarray, radius: int, op: Callable[..., np.ndarray], grow: bool) -> np.ndarray:
     """`radius` rounds of a 3x3 max (or min) filter, alternating square and cross to stay roughly round.
 
     The image is padded with background once; with `grow` the result keeps that margin (a dilated
