@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+import zlib
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -36,6 +37,16 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
 # map with values out of 0..255; TypeError and struct.error from EXIF fields of the wrong type, which
 # exif_transpose writes back.
 _LOAD_ERRORS = (*_DECODE_ERRORS, TypeError, OverflowError, struct.error)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# After the signature: IHDR's length and type, width, height, bit depth, colour type, compression, filter,
+# interlace, and the chunk's CRC
+_IHDR = struct.Struct(">I4sIIBBBBBI")
+_CHUNK = struct.Struct(">I4s")  # a chunk's length and type
+_PLAIN_MODES = {0: "L", 2: "RGB", 6: "RGBA"}  # 8-bit colour types that libspng and Pillow decode alike
+# Ancillary chunks a canvas or image editor writes before the pixels, at the lengths Pillow's handlers read
+# (shorter ones raise there): a PNG with any other chunk before IDAT is read by Pillow's own header parser.
+_PLAIN_CHUNKS = {b"sRGB": 1, b"gAMA": 4, b"pHYs": 9, b"cHRM": 32}
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
@@ -162,6 +173,46 @@ def plain_png(image: Image.Image, data: bytes) -> bool:
     )
 
 
+def plain_png_header(data: bytes, max_pixels: int) -> tuple[str, tuple[int, int]] | None:
+    """(mode, (width, height)) of a PNG that open_image() accepts and plain_png() passes, read off its first
+    chunks without Pillow; None for anything else, which then takes Pillow's header parser (and its errors).
+
+    It accepts only a 13-byte IHDR with a valid CRC for 8-bit L, RGB or RGBA, not interlaced, within
+    max_pixels (and Pillow's bomb limit), then only _PLAIN_CHUNKS before the first IDAT, and no tRNS, eXIf
+    or acTL anywhere: what Pillow opens as a plain PNG of that size.
+    """
+    limit = max_pixels if Image.MAX_IMAGE_PIXELS is None else min(max_pixels, Image.MAX_IMAGE_PIXELS)
+    if len(data) < 41 or not data.startswith(PNG_SIGNATURE):  # 41: the signature, IHDR and the next chunk's head
+        return None
+    length, kind, width, height, depth, colour, compression, filtering, interlace, crc = _IHDR.unpack_from(data, 8)
+    mode = _PLAIN_MODES.get(colour) if depth == 8 else None
+    plain = (
+        length == 13
+        and kind == b"IHDR"
+        and mode is not None
+        and not (compression or filtering or interlace)
+        and 0 < width * height <= limit
+        and zlib.crc32(data[12:29]) == crc
+        and not any(chunk in data for chunk in (b"tRNS", b"eXIf", b"acTL"))
+    )
+    return (mode, (width, height)) if plain and _plain_chunks_to_idat(data, 33) else None
+
+
+def _plain_chunks_to_idat(data: bytes, position: int) -> bool:
+    """Whether the chunks from `position` to the first IDAT are all _PLAIN_CHUNKS, whole, with valid CRCs."""
+    while position + 8 <= len(data):
+        length, kind = _CHUNK.unpack_from(data, position)
+        if kind == b"IDAT":
+            return True
+        end = position + 8 + length
+        if _PLAIN_CHUNKS.get(kind) != length or end + 4 > len(data):
+            return False
+        if zlib.crc32(data[position + 4 : end]) != int.from_bytes(data[end : end + 4], "big"):
+            return False
+        position = end + 4
+    return False
+
+
 def _load_png(data: bytes, mode: str) -> Image.Image:
     try:
         pixels = pyspng.load(data, format=mode)  # uint8 [H, W] or [H, W, C]
@@ -190,6 +241,9 @@ def decode(data: bytes, max_pixels: int = 25_000_000, fast_png: bool = True) -> 
 
     `fast_png=False` decodes plain PNGs with Pillow too (for comparisons; the result is the same).
     """
+    header = plain_png_header(data, max_pixels) if fast_png and pyspng is not None else None
+    if header is not None:  # a plain PNG: its header read without Pillow's parser, its pixels by libspng
+        return to_gray(_shrink(_load_png(data, header[0])))
     image = open_image(data, max_pixels)
     if fast_png and plain_png(image, data):
         return to_gray(_shrink(_load_png(data, image.mode)))

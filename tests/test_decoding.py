@@ -8,10 +8,21 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, TiffImagePlugin
+from PIL import Image, PngImagePlugin, TiffImagePlugin
 
-from service.decoding import REDUCED_SIDE, _load_png, decode, flatten_alpha, open_image, plain_png, to_gray
-from service.errors import InvalidImage, TooLarge, UnsupportedMediaType
+from service.decoding import (
+    REDUCED_SIDE,
+    _load_png,
+    _shrink,
+    decode,
+    flatten_alpha,
+    load_first_frame,
+    open_image,
+    plain_png,
+    plain_png_header,
+    to_gray,
+)
+from service.errors import ApiError, InvalidImage, TooLarge, UnsupportedMediaType
 from tests.images import drawn_one, encode
 
 
@@ -329,6 +340,78 @@ def test_decode_gives_the_same_gray_whichever_png_decoder():
 
     for blob in (canvas_png(), canvas_png(140), encode(drawn_one()), encode(drawn_one(dark_on_light=False))):
         assert np.array_equal(decode(blob), decode(blob, fast_png=False))
+
+
+# ---- plain PNGs' headers are read without Pillow: only where Pillow's reading gives the same ----------
+
+
+def _pillows_header_path(blob: bytes, max_pixels: int = 25_000_000) -> np.ndarray:
+    """decode() with Pillow reading every header, as it did before plain_png_header()."""
+    image = open_image(blob, max_pixels)
+    if plain_png(image, blob):
+        return to_gray(_shrink(_load_png(blob, image.mode)))
+    return to_gray(_shrink(load_first_frame(image)))
+
+
+def _outcome(read, blob: bytes):
+    try:
+        return read(blob)
+    except ApiError as e:
+        return e.status
+
+
+PLAIN = [
+    encode(drawn_one(size=28, width=3)),
+    encode(drawn_one(size=300, width=20).convert("RGB"), dpi=(72, 72)),  # with a pHYs chunk
+    encode(drawn_one(size=60, width=6).convert("RGBA"), optimize=True),
+]
+
+
+@pytest.mark.parametrize("blob", PLAIN, ids=["L", "RGB-pHYs", "RGBA"])
+def test_plain_png_header_reads_what_pillow_reads(blob):
+    image = open_image(blob, 10**8)
+    assert plain_png_header(blob, 10**8) == (image.mode, image.size) and plain_png(image, blob)
+    assert np.array_equal(decode(blob), _pillows_header_path(blob))
+
+
+@pytest.mark.parametrize(
+    "image, kw",
+    [
+        (Image.new("RGB", (20, 20), "white"), {"transparency": (255, 255, 255)}),  # tRNS
+        (Image.new("I;16", (20, 20), 300), {}),
+        (Image.new("P", (20, 20), 3), {}),
+        (Image.new("LA", (20, 20), (9, 255)), {}),
+        (Image.new("L", (20, 20), 9), {"exif": _orientation(1)}),
+        (Image.new("L", (20, 20), 9), {"pnginfo": PngImagePlugin.PngInfo()}),  # a tEXt chunk, added below
+    ],
+)
+def test_other_pngs_are_left_to_pillows_header_parser(image, kw):
+    if "pnginfo" in kw:
+        kw["pnginfo"].add_text("Comment", "a text chunk")
+    assert plain_png_header(encode(image, **kw), 10**8) is None
+
+
+def test_plain_png_header_leaves_size_limits_to_pillow():
+    blob = PLAIN[1]  # 300 x 300
+    assert plain_png_header(blob, 300 * 300) is not None and plain_png_header(blob, 300 * 300 - 1) is None
+    with pytest.raises(TooLarge):
+        decode(blob, max_pixels=300 * 300 - 1)
+    assert plain_png_header(_png_with_size(0, 0), 10**8) is None
+    assert plain_png_header(_png_with_size(100_000, 100_000), 10**12) is None  # Pillow's bomb limit
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_damaged_plain_pngs_decode_or_fail_as_with_pillows_header_parser(seed):
+    """Byte flips near the header and cuts anywhere: the same image, or an error with the same status."""
+    rng = np.random.default_rng(seed)
+    for _ in range(150):
+        blob = bytearray(PLAIN[int(rng.integers(len(PLAIN)))])
+        for _ in range(int(rng.integers(0, 3))):
+            blob[int(rng.integers(0, min(len(blob), 80)))] = int(rng.integers(0, 256))
+        blob = bytes(blob[: int(rng.integers(1, len(blob) + 1))] if rng.random() < 0.5 else blob)
+        fast, pillow = _outcome(decode, blob), _outcome(_pillows_header_path, blob)
+        assert type(fast) is type(pillow)
+        assert np.array_equal(fast, pillow) if isinstance(fast, np.ndarray) else fast == pillow
 
 
 def _interlaced_gray_png(value: int = 200, side: int = 8) -> bytes:

@@ -21,10 +21,11 @@ from service.preprocessing import (
     ink_region,
     normalize_stroke,
     preprocess,
+    resize,
     stroke_width,
 )
 from tests.images import encode, mnist_as_image
-from tests.reference import is_blank, to_ink
+from tests.reference import is_blank, morph, pillow_resize, to_ink
 
 
 def centre_of_mass(x: np.ndarray) -> tuple[float, float]:
@@ -139,6 +140,37 @@ def test_dilate_and_erode_change_width_by_the_radius():
     thick, thin = dilate(a, 3), erode(a, 2)
     assert thick.shape == (106, 106)  # dilation grows the canvas so nothing is clipped
     assert int((thick[53] > 0.5).sum()) == 16 and int((thin[50] > 0.5).sum()) == 6
+
+
+def _random_images(seed: int, count: int = 30):
+    """Random float images of random shapes: noise, with solid blocks, some negative, some not contiguous."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        a = rng.random(tuple(rng.integers(1, 90, 2))).astype(np.float32)
+        a[a > 0.7] = 1.0
+        if rng.random() < 0.3:
+            a -= 0.5
+        yield a[:, ::2] if rng.random() < 0.3 else a
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dilate_and_erode_are_exactly_the_rounds_of_3x3_filters(seed):
+    rng = np.random.default_rng(seed)
+    for a in _random_images(seed):
+        radius = int(rng.integers(0, 9))
+        assert np.array_equal(dilate(a, radius), morph(a, radius, grow=True))
+        assert np.array_equal(erode(a, radius), morph(a, radius, grow=False))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_resize_is_pillows_bilinear(seed):
+    """Enlarging, shrinking, and both at once (one side each), to and from 1 pixel."""
+    rng = np.random.default_rng(seed)
+    for a in _random_images(seed):
+        shape = (int(rng.integers(1, 120)), int(rng.integers(1, 120)))
+        out = resize(a, shape)
+        assert out.shape == shape and out.dtype == np.float32
+        assert np.allclose(out, pillow_resize(a, shape), rtol=0, atol=2e-6)
 
 
 @pytest.mark.parametrize("bar_width", [1, 3, 45, 60])
