@@ -217,6 +217,11 @@ def performance(r: dict) -> list[str]:
         f"| small PNG upload, one client: p50 / p90 / p99 | {latencies(s['latency_small_png'])} | "
         f"{latencies(b['latency_small_png'])} |",
     ]
+    if "latency_number_json" in s:
+        rows.append(
+            f"| 5-digit canvas (952x280 PNG) as JSON data URL, one client: p50 / p90 / p99 | "
+            f"{latencies(s['latency_number_json'])} | |"
+        )
     for c in ("1", "4", "16", "64"):
         rows.append(
             f"| throughput at {c} connections | {s['throughput_rps'][c]:,.0f} req/s | "
@@ -232,9 +237,11 @@ def performance(r: dict) -> list[str]:
         alone = r["model_alone_batch_256_images_per_s"]
         rows.append(f"| the model alone (LiteRT, in process), batch of 256 | {alone:,.0f} images/s | |")
     ratios = r["ratios"]
+    number = ratios.get("p50_5_digits_over_1_digit_x")
+    number = f" A 5-digit canvas's p50 is **{number}x** a one-digit canvas's." if number else ""
     rows.append(
         f"\nRatios: p50 latency **{ratios['p50_latency_lower_x']}x** lower, throughput at 16 connections "
-        f"**{ratios['throughput_16_higher_x']}x** higher. Medians of {r.get('repeats', 1)} runs.{spread(r)}"
+        f"**{ratios['throughput_16_higher_x']}x** higher.{number} Medians of {r.get('repeats', 1)} runs.{spread(r)}"
     )
     return rows
 
