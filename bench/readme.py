@@ -47,6 +47,10 @@ SOURCES = {
     "canvas_eval": Source(
         "MNIST_DIR=... python -m bench.canvas_eval --save", ("service", "models", "bench/canvas_eval.py")
     ),
+    "numbers_eval": Source(
+        "MNIST_DIR=... python -m bench.numbers_eval --save",
+        ("service", "models", "bench/numbers_eval.py", "bench/canvas_eval.py"),
+    ),
     "image_size": Source(
         "python -m bench.image_size", ("service", "models", "requirements/serve.txt", "bench/image_size.py")
     ),
@@ -362,6 +366,32 @@ def canvas_eval(r: dict) -> list[str]:
     ]
 
 
+NUMBER_GROUPS = (("by_length", "{} digits"), ("by_gap", "gap: {}"), ("by_medium", "medium: {}"))
+
+
+def numbers_eval(r: dict) -> list[str]:
+    lines = [
+        f"`{r['model']['name']}` v{r['model']['version']} read **{r['number_accuracy']:.2%}** of {r['numbers']:,} "
+        f"numbers of 2 to 6 MNIST test digits whole, and {r['digit_accuracy']:.2%} of their digits; "
+        f"{r['wrong_count']:,} answers had the wrong count of digits (all of such a number's digits count as wrong).",
+        "",
+        "| numbers | count | read whole | digits read right | wrong count of digits |",
+        "|---|---|---|---|---|",
+        numbers_row("all", r),
+    ]
+    lines += [numbers_row(label.format(k), v) for group, label in NUMBER_GROUPS for k, v in r[group].items()]
+    if not r["answers_with_number"]:
+        lines += ["", "The service read one digit per image when this was measured: its answers had no `number`."]
+    return lines
+
+
+def numbers_row(label: str, t: dict) -> str:
+    return (
+        f"| {label} | {t['numbers']:,} | {t['number_accuracy']:.2%} | {t['digit_accuracy']:.2%} | "
+        f"{t['wrong_count']:,} |"
+    )
+
+
 def image_mb(r: dict) -> float:
     """What the image adds to its base: the runtime virtualenv, service/ and models/."""
     return r["venv_mb"] + r["service_mb"] + r["models_mb"]
@@ -391,6 +421,7 @@ BLOCKS: dict[Path, dict[str, Callable[[], str]]] = {
         "soak": with_provenance("soak", soak),
         "faults": with_provenance("faults", faults),
         "canvas-eval": with_provenance("canvas_eval", canvas_eval),
+        "numbers-eval": with_provenance("numbers_eval", numbers_eval),
         "image-size": with_provenance("image_size", image_size),
     },
 }
