@@ -10,7 +10,9 @@ of two media:
 - paper: grey ink on light, slightly uneven paper (a lighting gradient, grain, a tint), one scan in four light ink
   on dark, sent as the page sends an upload: a JPEG in a multipart form.
 Every number goes through the real service in process (the Flask test client of `service.create_app()`, default
-model), and the answer's `number` is compared with the truth.
+model), and the answer's `number` is compared with the truth. Each of its digits is also drawn alone (same medium)
+and read as one image: how the numbers would fare if every digit were found exactly, the classifier's share of the
+errors.
 
     python -m bench.numbers_eval --data-dir ../shared/data/mnist [--count N | --quick] [--save] [--failures DIR]
 """
@@ -220,7 +222,7 @@ def on_paper(layout: np.ndarray, style: str, height: int, rng: np.random.Generat
 def paper(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Light, slightly uneven paper [H, W] in 0..1: a level, a linear lighting gradient and grain."""
     h, w = shape
-    gy, gx = rng.uniform(-0.08, 0.08, 2)
+    gy, gx = rng.uniform(-0.04, 0.04, 2)  # each at most 0.08 across the page
     ramp = rng.uniform(0.8, 0.95) + gy * np.linspace(-1, 1, h)[:, None] + gx * np.linspace(-1, 1, w)[None, :]
     return (ramp + rng.normal(0, rng.uniform(0.005, 0.025), shape)).astype(np.float32)
 
@@ -228,15 +230,26 @@ def paper(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
 # ---- reading the numbers through the service ---------------------------------------------------------------------
 
 
-def post(client, number: Number) -> tuple[int, dict]:
-    """The number sent as the page sends it: a canvas as a JSON data URL, a scan as a multipart upload."""
-    if number.mime == "image/png":
-        url = "data:image/png;base64," + base64.b64encode(number.image).decode("ascii")
+def post(client, image: bytes, mime: str) -> tuple[int, dict]:
+    """An image sent as the page sends it: a canvas as a JSON data URL, a scan as a multipart upload."""
+    if mime == "image/png":
+        url = "data:image/png;base64," + base64.b64encode(image).decode("ascii")
         response = client.post("/predict", json={"image": url})
     else:
-        form = {"image": (io.BytesIO(number.image), "scan.jpg", number.mime)}
+        form = {"image": (io.BytesIO(image), "scan.jpg", mime)}
         response = client.post("/predict", data=form, content_type="multipart/form-data")
     return response.status_code, response.get_json()
+
+
+def read_alone(client, number: Number, rng: np.random.Generator) -> str:
+    """Each digit of `number` drawn alone in the number's medium (its style drawn afresh) and read as one image;
+    the digits read, "?" for each that got no reading. What a perfect segmentation would leave the classifier."""
+    read = ""
+    for ink in number.inks:
+        _, image, mime, _, _ = render(ink, number.spec.medium, number.height, rng)
+        one = number_read(*post(client, image, mime))
+        read += one if one is not None and len(one) == 1 else "?"
+    return read
 
 
 def number_read(status: int, answer: dict) -> str | None:
@@ -262,20 +275,29 @@ class Tally:
     digits: int = 0
     digits_right: int = 0
     wrong_count: int = 0
+    alone_whole: int = 0  # the same, each digit drawn and read alone
+    alone_right: int = 0
 
-    def add(self, truth: str, read: str | None) -> None:
+    def add(self, truth: str, read: str | None, alone: str) -> None:
         self.numbers += 1
         self.whole += read == truth
         self.digits += len(truth)
         self.digits_right += score(truth, read)
         self.wrong_count += read is None or len(read) != len(truth)
+        self.alone_whole += alone == truth
+        self.alone_right += score(truth, alone)
 
     def summary(self) -> dict:
+        def share(n: int, of: int) -> float:
+            return round(n / max(of, 1), 4)
+
         return {
             "numbers": self.numbers,
-            "number_accuracy": round(self.whole / max(self.numbers, 1), 4),
-            "digit_accuracy": round(self.digits_right / max(self.digits, 1), 4),
+            "number_accuracy": share(self.whole, self.numbers),
+            "digit_accuracy": share(self.digits_right, self.digits),
             "wrong_count": self.wrong_count,
+            "alone_number_accuracy": share(self.alone_whole, self.numbers),
+            "alone_digit_accuracy": share(self.alone_right, self.digits),
         }
 
 
@@ -293,13 +315,15 @@ class Report:
     records: list[dict] = field(default_factory=list)  # one per number: what it was and what was read
     failures: list[dict] = field(default_factory=list)
 
-    def add(self, index: int, number: Number, status: int, answer: dict) -> None:
+    def add(self, index: int, number: Number, answered: tuple[int, dict], alone: str) -> None:
+        """Number `index`, the service's answer (status, JSON) and its digits read alone."""
+        status, answer = answered
         read = number_read(status, answer)
-        self.records.append(record(index, number, status, read))
-        self.overall.add(number.truth, read)
+        self.records.append(record(index, number, status, read) | {"alone": alone})
+        self.overall.add(number.truth, read, alone)
         keys = {"length": str(number.spec.length), "gap": number.spec.gap, "medium": number.spec.medium}
         for group, key in keys.items():
-            self.groups[group].setdefault(key, Tally()).add(number.truth, read)
+            self.groups[group].setdefault(key, Tally()).add(number.truth, read, alone)
         self.with_number += status == 200 and "number" in answer
         if status != 200:
             self.errors[f"{status} {answer['error']['code']}"] += 1
@@ -332,10 +356,12 @@ def evaluate(
     client, images: np.ndarray, labels: np.ndarray, count: int, seed: int = 0, folder: Path | None = None
 ) -> dict:
     """Whole-number and per-digit accuracy of the service behind `client` (a Flask test client) on `count` numbers
-    made from `images` [N, 28, 28] uint8 and their `labels`; failure examples saved in `folder` unless None."""
+    made from `images` [N, 28, 28] uint8 and their `labels`, and the same with each digit drawn alone; failure
+    examples saved in `folder` unless None."""
     tally, started = Report(folder), time.perf_counter()
     for index, number in enumerate(numbers(images, labels, count, seed)):
-        tally.add(index, number, *post(client, number))
+        alone = read_alone(client, number, np.random.default_rng([seed, index, 1]))
+        tally.add(index, number, post(client, number.image, number.mime), alone)
     seconds = round(time.perf_counter() - started, 1)
     if folder is not None:  # every number, for a closer look: one JSON object a line
         folder.mkdir(parents=True, exist_ok=True)

@@ -373,10 +373,12 @@ def numbers_eval(r: dict) -> list[str]:
     lines = [
         f"`{r['model']['name']}` v{r['model']['version']} read **{r['number_accuracy']:.2%}** of {r['numbers']:,} "
         f"numbers of 2 to 6 MNIST test digits whole, and {r['digit_accuracy']:.2%} of their digits; "
-        f"{r['wrong_count']:,} answers had the wrong count of digits (all of such a number's digits count as wrong).",
+        f"{r['wrong_count']:,} answers had the wrong count of digits (all of such a number's digits count as wrong). "
+        f"With each digit drawn and read alone, {r['alone_number_accuracy']:.2%} of the numbers and "
+        f"{r['alone_digit_accuracy']:.2%} of the digits are read right: what finding every digit exactly would give.",
         "",
-        "| numbers | count | read whole | digits read right | wrong count of digits |",
-        "|---|---|---|---|---|",
+        "| numbers | count | read whole | digits read right | wrong count of digits | digits alone: read whole |",
+        "|---|---|---|---|---|---|",
         numbers_row("all", r),
     ]
     lines += [numbers_row(label.format(k), v) for group, label in NUMBER_GROUPS for k, v in r[group].items()]
@@ -388,7 +390,7 @@ def numbers_eval(r: dict) -> list[str]:
 def numbers_row(label: str, t: dict) -> str:
     return (
         f"| {label} | {t['numbers']:,} | {t['number_accuracy']:.2%} | {t['digit_accuracy']:.2%} | "
-        f"{t['wrong_count']:,} |"
+        f"{t['wrong_count']:,} | {t['alone_number_accuracy']:.2%} |"
     )
 
 

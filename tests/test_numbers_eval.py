@@ -160,7 +160,8 @@ def test_a_run_reports_well_formed_figures(real_client, fixture_data, tmp_path):
     for group, key in (("by_length", "length"), ("by_gap", "gap"), ("by_medium", "medium")):
         assert {k: v["numbers"] for k, v in result[group].items()} == Counter(str(getattr(s, key)) for s in specs)
     for figures in [result, *(v for g in ("by_length", "by_gap", "by_medium") for v in result[g].values())]:
-        assert 0 <= figures["number_accuracy"] <= 1 and 0 <= figures["digit_accuracy"] <= 1
+        accuracies = ("number_accuracy", "digit_accuracy", "alone_number_accuracy", "alone_digit_accuracy")
+        assert all(0 <= figures[k] <= 1 for k in accuracies)
         assert 0 <= figures["wrong_count"] <= figures["numbers"]
     assert 0 <= result["answers_with_number"] <= 15 and sum(result["errors"].values()) <= 15
     if result["number_accuracy"] < 1:
