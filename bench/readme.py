@@ -48,6 +48,10 @@ SOURCES = {
     "canvas_eval": Source(
         "MNIST_DIR=... python -m bench.canvas_eval --save", ("service", "models", "bench/canvas_eval.py")
     ),
+    "numbers_eval": Source(
+        "MNIST_DIR=... python -m bench.numbers_eval --save",
+        ("service", "models", "bench/numbers_eval.py", "bench/canvas_eval.py"),
+    ),
     "image_size": Source(
         "python -m bench.image_size", ("service", "models", "requirements/serve.txt", "bench/image_size.py")
     ),
@@ -222,6 +226,13 @@ def performance(r: dict) -> list[str]:
         row("canvas PNG as JSON data URL, one client: p50 / p90 / p99", lambda s: latencies(s["latency_canvas_json"])),
         row("small PNG upload, one client: p50 / p90 / p99", lambda s: latencies(s["latency_small_png"])),
     ]
+    if "latency_number_json" in r["service"]:  # this service only: the baseline reads one digit per image
+        rows.append(
+            row(
+                "5-digit canvas (952x280 PNG) as JSON data URL, one client: p50 / p90 / p99",
+                lambda s: latencies(s["latency_number_json"]) if "latency_number_json" in s else "",
+            )
+        )
     for c in ("1", "4", "16", "64"):
         rows.append(row(f"throughput at {c} connections", lambda s, c=c: f"{s['throughput_rps'][c]:,.0f} req/s"))
     rows += [
@@ -239,9 +250,11 @@ def performance(r: dict) -> list[str]:
             + " |" * (len(servers) - 1)
         )
     ratios = r["ratios"]
+    number = ratios.get("p50_5_digits_over_1_digit_x")
+    number = f" A 5-digit canvas's p50 is **{number}x** a one-digit canvas's." if number else ""
     rows.append(
         f"\nRatios: p50 latency **{ratios['p50_latency_lower_x']}x** lower, throughput at 16 connections "
-        f"**{ratios['throughput_16_higher_x']}x** higher. Medians of {r.get('repeats', 1)} runs.{spread(r)}"
+        f"**{ratios['throughput_16_higher_x']}x** higher.{number} Medians of {r.get('repeats', 1)} runs.{spread(r)}"
     )
     return rows
 
@@ -408,6 +421,34 @@ def canvas_eval(r: dict) -> list[str]:
     ]
 
 
+NUMBER_GROUPS = (("by_length", "{} digits"), ("by_gap", "gap: {}"), ("by_medium", "medium: {}"))
+
+
+def numbers_eval(r: dict) -> list[str]:
+    lines = [
+        f"`{r['model']['name']}` v{r['model']['version']} read **{r['number_accuracy']:.2%}** of {r['numbers']:,} "
+        f"numbers of 2 to 6 MNIST test digits whole, and {r['digit_accuracy']:.2%} of their digits; "
+        f"{r['wrong_count']:,} answers had the wrong count of digits (all of such a number's digits count as wrong). "
+        f"With each digit drawn and read alone, {r['alone_number_accuracy']:.2%} of the numbers and "
+        f"{r['alone_digit_accuracy']:.2%} of the digits are read right: what finding every digit exactly would give.",
+        "",
+        "| numbers | count | read whole | digits read right | wrong count of digits | digits alone: read whole |",
+        "|---|---|---|---|---|---|",
+        numbers_row("all", r),
+    ]
+    lines += [numbers_row(label.format(k), v) for group, label in NUMBER_GROUPS for k, v in r[group].items()]
+    if not r["answers_with_number"]:
+        lines += ["", "The service read one digit per image when this was measured: its answers had no `number`."]
+    return lines
+
+
+def numbers_row(label: str, t: dict) -> str:
+    return (
+        f"| {label} | {t['numbers']:,} | {t['number_accuracy']:.2%} | {t['digit_accuracy']:.2%} | "
+        f"{t['wrong_count']:,} | {t['alone_number_accuracy']:.2%} |"
+    )
+
+
 def image_mb(r: dict) -> float:
     """What the image adds to its base: the runtime virtualenv, service/ and models/."""
     return r["venv_mb"] + r["service_mb"] + r["models_mb"]
@@ -438,6 +479,7 @@ BLOCKS: dict[Path, dict[str, Callable[[], str]]] = {
         "faults": with_provenance("faults", faults),
         "abuse": with_provenance("abuse", abuse),
         "canvas-eval": with_provenance("canvas_eval", canvas_eval),
+        "numbers-eval": with_provenance("numbers_eval", numbers_eval),
         "image-size": with_provenance("image_size", image_size),
     },
 }

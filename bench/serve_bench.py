@@ -6,8 +6,9 @@
 Starts the production server (digits-serve: the same gunicorn config as `make serve`) and the
 baseline (bench/baseline_app.py: Flask + model.predict per request), and measures each with the
 same payloads: single-client latency, throughput with wrk at several connection counts, memory,
-time to ready, and batch throughput. Each repeat starts both servers afresh; the figures reported
-are the medians over the repeats (each repeat's own figures are kept under "runs").
+and time to ready; this service also with a 5-digit canvas's latency and batch throughput. Each
+repeat starts both servers afresh; the figures reported are the medians over the repeats (each
+repeat's own figures are kept under "runs").
 
 Latency is wrk's too, on one connection: a Python client would add its own ~0.2 ms per request.
 """
@@ -21,7 +22,7 @@ import sys
 import time
 
 from bench.load import rss_mb, wrk
-from bench.payloads import batch_json, canvas_json, small_png
+from bench.payloads import batch_json, canvas_json, number_json, small_png
 from bench.results import emit
 from bench.server import WORKER_DESIGNS, running_server
 
@@ -53,7 +54,8 @@ def one_client(url: str, body: bytes, content_type: str, seconds: float) -> dict
     return {"p50_ms": round(run["p50_ms"], 2), "p90_ms": round(run["p90_ms"], 2), "p99_ms": round(run["p99_ms"], 2)}
 
 
-def measure(url: str, pid: int, ready_s: float, quick: bool, batches: bool) -> dict:
+def measure(url: str, pid: int, ready_s: float, quick: bool, ours: bool) -> dict:
+    """The server's figures; for this service (`ours`) also a 5-digit canvas's latency and batch throughput."""
     seconds = 1 if quick else 6
     canvas = canvas_json()
     latencies(url, canvas, "application/json", 20)  # warm-up
@@ -63,13 +65,17 @@ def measure(url: str, pid: int, ready_s: float, quick: bool, batches: bool) -> d
         "latency_small_png": one_client(url, small_png(), "image/png", seconds),
         "throughput_rps": {},
     }
+    if ours:  # the baseline reads one digit per image: a number's latency means nothing there
+        number = number_json()
+        latencies(url, number, "application/json", 5)  # warm-up
+        result["latency_number_json"] = one_client(url, number, "application/json", seconds)
     for connections in (1, 4, 16, 64):
         run = wrk(f"{url}/predict", canvas, "application/json", connections, seconds)
         result["throughput_rps"][str(connections)] = run["rps"]
         result.setdefault("errors", 0)
         result["errors"] += run["errors"]
     result["rss_mb"] = rss_mb(pid)
-    if batches:
+    if ours:
         result["batch_images_per_s"] = {}
         for size in (1, 32, 256):
             body = batch_json(size)
@@ -103,13 +109,13 @@ def run_once(quick: bool, compare: bool) -> dict:
     """One repeat: the service, the tutorial baseline, and with `compare` the former gthread worker too."""
     out = {}
     with running_server(WORKER_DESIGNS["gevent"]) as (url, process):
-        out["service"] = measure(url, process.pid, process.ready_s, quick, batches=True)
+        out["service"] = measure(url, process.pid, process.ready_s, quick, ours=True)
     command = [part.format(python=sys.executable, port="{port}") for part in BASELINE]
     with running_server({}, command=command, port_in_command=True) as (url, process):
-        out["baseline"] = measure(url, process.pid, process.ready_s, quick, batches=False)
+        out["baseline"] = measure(url, process.pid, process.ready_s, quick, ours=False)
     if compare:
         with running_server(WORKER_DESIGNS["gthread"]) as (url, process):
-            out["gthread_before"] = measure(url, process.pid, process.ready_s, quick, batches=True)
+            out["gthread_before"] = measure(url, process.pid, process.ready_s, quick, ours=True)
     return out
 
 
@@ -123,6 +129,7 @@ def run(quick: bool, repeats: int = 5, compare: bool = False) -> dict:
         "ratios": {
             "p50_latency_lower_x": round(base["latency_canvas_json"]["p50_ms"] / p50, 1),
             "throughput_16_higher_x": round(ours["throughput_rps"]["16"] / max(base["throughput_rps"]["16"], 0.1), 1),
+            "p50_5_digits_over_1_digit_x": round(ours["latency_number_json"]["p50_ms"] / p50, 2),
         },
         "model_alone_batch_256_images_per_s": model_alone(calls=3 if quick else 20),
         "repeats": len(runs),

@@ -122,7 +122,8 @@ def test_soak_smoke(wrk):
 
 
 def test_serve_bench_smoke(wrk):
-    """bench/serve_bench.py in quick mode: both servers start, every measurement runs, no errors."""
+    """bench/serve_bench.py in quick mode: both servers start, every measurement runs (the 5-digit canvas on this
+    service only), no errors."""
     from bench.serve_bench import run
 
     result = run(quick=True)
@@ -131,6 +132,8 @@ def test_serve_bench_smoke(wrk):
         assert set(result[side]["throughput_rps"]) == {"1", "4", "16", "64"}
         assert result[side]["rss_mb"] > 0 and result[side]["ready_s"] > 0
     assert set(result["service"]["batch_images_per_s"]) == {"1", "32", "256"}
+    assert result["service"]["latency_number_json"]["p50_ms"] > 0 and "latency_number_json" not in result["baseline"]
+    assert result["ratios"]["p50_5_digits_over_1_digit_x"] > 0
 
 
 def test_request_parts_smoke(wrk):
