@@ -214,7 +214,7 @@ def test_screenshot_for_the_readme(new_page, live_server, tmp_path):
         assert clip["y"] <= box["y"] and box["y"] + box["height"] <= clip["y"] + clip["height"], (card, box)
     path = ROOT / "docs" / "screenshot.png" if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / "page.png"
     path.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(path), clip=clip, full_page=True)
+    page.screenshot(path=str(path), clip=clip, full_page=True, animations="disabled")  # the bars' transitions ended
 
     from PIL import Image
 
