@@ -1,9 +1,16 @@
 /* Digits: the drawing page.
  *
  * Draw with Pointer Events on a canvas; strokes are kept as point lists (so Undo can redraw
- * without the last one) in coordinates relative to the canvas (0..1), so a resize or a
- * devicePixelRatio change redraws them crisply at the new size. The full canvas is posted to
- * /predict as a PNG: the server does all the preprocessing (crop, scale, centre, polarity).
+ * without the last one) in units of the canvas's height (y in 0..1, x in 0..width/height), so a
+ * resize or a devicePixelRatio change redraws them crisply at the new size, never stretched. The
+ * full canvas is posted to /predict as a PNG: the server does all the preprocessing and finds the
+ * digits (crop, scale, centre, polarity, left to right).
+ *
+ * The answer reads a number: `digits`, left to right, each with its probabilities and its box in
+ * the submitted image's pixels. Each box is drawn over the canvas (as a fraction of the image, so
+ * it follows the canvas's CSS size); choosing a digit (its box's tag, or its character in the
+ * number, a radio group) shows its probabilities and its 28x28 model input. An answer without
+ * `digits` (a server from before numbers) is read as one digit whose box is the whole image.
  *
  * Live prediction: at most one request in flight, at most one every THROTTLE_MS while
  * drawing, one at each stroke's end; only the newest request's response is ever shown.
@@ -13,17 +20,19 @@
 
 (() => {
   const THROTTLE_MS = 250;
-  const REF_SIZE = 280; // brush sizes are pixels on a 280-px-wide canvas; they scale with it
+  const REF_SIZE = 280; // brush sizes are pixels on a 280-px-high canvas; they scale with its height
   const INK = "#111111";
   const PAPER = "#ffffff";
-  const MIN_STEP = 0.002; // ignore pointer moves shorter than this (fraction of the canvas)
-  const HINT = "Draw a digit from 0 to 9, or upload a picture of one.";
+  const MIN_STEP = 0.002; // ignore pointer moves shorter than this (in canvas heights)
+  const TAG_ROOM = 30; // CSS px above a box for its tag; less room and the tag goes inside the box
+  const HINT = "Draw a digit or a number, or upload a picture of one.";
   const BRUSH_KEY = "digits.brush";
 
   const $ = (id) => document.getElementById(id);
   const canvas = $("pad");
   const ctx = canvas.getContext("2d");
   const wrap = canvas.parentElement;
+  const overlay = $("boxes");
   const brush = $("brush");
   const brushValue = $("brush-value");
   const undoButton = $("undo");
@@ -33,11 +42,12 @@
   const prediction = $("prediction");
   const confidence = $("confidence");
   const statusLine = $("status");
+  const probsTitle = $("probs-title");
   const modelInput = $("model-input");
   const modelName = $("model-name");
-  const badge = $("pad-badge");
-  const badgeDigit = $("pad-badge-digit");
-  const badgeConf = $("pad-badge-conf");
+  const readout = $("pad-readout");
+  const readoutNumber = $("readout-number");
+  const readoutNote = $("readout-note");
   const modelPicker = $("model-picker");
   const modelSelect = $("model");
   const bars = Array.from({ length: 10 }, (_, d) => document.querySelector(`[data-testid="prob-${d}"]`));
@@ -139,10 +149,16 @@
   }
 
   // ---- drawing state ----
-  const strokes = []; // [{ size, points: [{ x, y }] }], x and y in 0..1 of the canvas
-  let active = null; // { id: pointerId, stroke } while a stroke is being drawn
+  // strokes: [{ size, aspect, points: [{ x, y }] }]; x and y in canvas heights, aspect = the drawing's
+  // width / height when the stroke was drawn (the width its points may span)
+  const strokes = [];
+  let active = null; // { id: pointerId, stroke, fit } while a stroke is being drawn (fit: strokeFit() at its start)
+  let picture = null; // an uploaded image shown on the canvas: { bitmap, width, height }
   let frame = 0; // pending requestAnimationFrame id
   let defaultModel = "";
+  // the result on screen: { digits: [{ digit, confidence, probabilities, box, input }], source, size, selected }
+  // size: the submitted image's { width, height } in pixels (a drawing's; an upload's is the picture's)
+  let shown = null;
 
   const live = createScheduler({
     throttleMs: THROTTLE_MS,
@@ -166,6 +182,11 @@
       canvas.height = height;
     }
     redraw();
+    renderBoxes();
+    const size = shown && shown.source === "drawing" ? shown.size : null;
+    if (size && strokes.length && !active && Math.abs(size.width / size.height - width / height) > 0.01) {
+      resend(); // the canvas changed shape: the drawing was fitted anew, so its boxes are read again
+    }
   }
 
   function watchPixelRatio() {
@@ -183,9 +204,19 @@
 
   // ---- rendering ----
 
-  function drawStroke(stroke, width, height) {
-    const pts = stroke.points.map((p) => [p.x * width, p.y * height]);
-    const lineWidth = (stroke.size / REF_SIZE) * width;
+  /* Where the strokes go on a canvas of this aspect (width / height): a point (x, y) in canvas heights is
+   * drawn at (x * scale, y * scale + dy) canvas heights. A canvas narrower than the one the strokes were
+   * drawn on (a phone turned upright, a window made narrower) shrinks them all alike, centred vertically. */
+  function strokeFit(aspect) {
+    const drawn = strokes.reduce((widest, s) => Math.max(widest, s.aspect), aspect);
+    const scale = aspect / drawn > 0.99 ? 1 : aspect / drawn; // rounding of the backing store's size is no change
+    return { scale, dy: (1 - scale) / 2 };
+  }
+
+  function drawStroke(stroke, fit, height) {
+    const k = fit.scale * height; // canvas heights -> backing-store pixels
+    const pts = stroke.points.map((p) => [p.x * k, (p.y * fit.scale + fit.dy) * height]);
+    const lineWidth = (stroke.size / REF_SIZE) * k;
     if (pts.length === 1) {
       ctx.beginPath();
       ctx.arc(pts[0][0], pts[0][1], lineWidth / 2, 0, 2 * Math.PI);
@@ -206,6 +237,14 @@
     ctx.stroke();
   }
 
+  /* Where an uploaded picture lies on the canvas, as fractions of the canvas: contained and centred. */
+  function pictureFrame() {
+    const s = Math.min(canvas.width / picture.width, canvas.height / picture.height);
+    const width = (s * picture.width) / canvas.width;
+    const height = (s * picture.height) / canvas.height;
+    return { left: (1 - width) / 2, top: (1 - height) / 2, width, height };
+  }
+
   function redraw() {
     if (frame) {
       cancelAnimationFrame(frame);
@@ -215,12 +254,18 @@
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.fillStyle = PAPER; // white paper, so the PNG is a plain dark-on-light drawing
     ctx.fillRect(0, 0, width, height);
+    if (picture) {
+      const f = pictureFrame();
+      ctx.imageSmoothingQuality = "high";
+      ctx.drawImage(picture.bitmap, f.left * width, f.top * height, f.width * width, f.height * height);
+    }
     ctx.strokeStyle = INK;
     ctx.fillStyle = INK;
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
-    for (const stroke of strokes) drawStroke(stroke, width, height);
-    wrap.classList.toggle("has-ink", strokes.length > 0);
+    const fit = strokeFit(width / height);
+    for (const stroke of strokes) drawStroke(stroke, fit, height);
+    wrap.classList.toggle("has-ink", strokes.length > 0 || Boolean(picture));
   }
 
   function requestRedraw() {
@@ -229,13 +274,18 @@
 
   // ---- pointer input ----
 
-  function toCanvas(event) {
-    // client coordinates -> 0..1 of the canvas's content box, correct under CSS scaling
+  function toCanvas(event, fit) {
+    // client coordinates -> canvas heights of the drawing (correct under CSS scaling and a fitted drawing)
     const rect = canvas.getBoundingClientRect();
     const scale = canvas.offsetWidth ? rect.width / canvas.offsetWidth : 1;
-    const x = (event.clientX - rect.left - canvas.clientLeft * scale) / (canvas.clientWidth * scale || 1);
-    const y = (event.clientY - rect.top - canvas.clientTop * scale) / (canvas.clientHeight * scale || 1);
-    return { x, y };
+    const height = canvas.clientHeight * scale || 1;
+    const x = (event.clientX - rect.left - canvas.clientLeft * scale) / height;
+    const y = (event.clientY - rect.top - canvas.clientTop * scale) / height;
+    return { x: x / fit.scale, y: (y - fit.dy) / fit.scale };
+  }
+
+  function aspect() {
+    return canvas.width / canvas.height; // the backing store's, as redraw() fits the strokes to it
   }
 
   function addPoint(stroke, point) {
@@ -250,10 +300,15 @@
     if (event.pointerType === "mouse" && event.button !== 0) return;
     event.preventDefault();
     canvas.setPointerCapture(event.pointerId);
-    if (live.state.source === "upload") startOver(); // drawing replaces an upload's result
-    const stroke = { size: Number(brush.value), points: [toCanvas(event)] };
+    if (live.state.source === "upload") {
+      startOver(); // drawing replaces an upload and its result
+      showEmpty("");
+    }
+    const fit = strokeFit(aspect());
+    // in the drawing's fitted frame: the stroke may span the same width as the drawing it joins
+    const stroke = { size: Number(brush.value), aspect: aspect() / fit.scale, points: [toCanvas(event, fit)] };
     strokes.push(stroke);
-    active = { id: event.pointerId, stroke };
+    active = { id: event.pointerId, stroke, fit };
     requestRedraw();
     // the first prediction goes out when the stroke moves, or when it ends
     live.update({ source: "drawing", unsent: true });
@@ -264,7 +319,7 @@
     event.preventDefault();
     const events = typeof event.getCoalescedEvents === "function" ? event.getCoalescedEvents() : [];
     let moved = false;
-    for (const e of events.length ? events : [event]) moved = addPoint(active.stroke, toCanvas(e)) || moved;
+    for (const e of events.length ? events : [event]) moved = addPoint(active.stroke, toCanvas(e, active.fit)) || moved;
     if (!moved) return;
     requestRedraw();
     live.throttle({ unsent: true });
@@ -272,7 +327,7 @@
 
   function onPointerEnd(event) {
     if (!active || event.pointerId !== active.id) return;
-    const moved = event.type === "pointerup" && addPoint(active.stroke, toCanvas(event));
+    const moved = event.type === "pointerup" && addPoint(active.stroke, toCanvas(event, active.fit));
     active = null;
     if (canvas.hasPointerCapture(event.pointerId)) canvas.releasePointerCapture(event.pointerId);
     redraw();
@@ -290,7 +345,11 @@
   function capture() {
     if (frame) redraw(); // the PNG must hold every point drawn so far
     const image = canvas.toDataURL("image/png"); // the full canvas: no downscaling here
-    return { body: JSON.stringify({ image }), headers: { "Content-Type": "application/json" } };
+    return {
+      body: JSON.stringify({ image }),
+      headers: { "Content-Type": "application/json" },
+      size: { width: canvas.width, height: canvas.height }, // the answer's boxes are in these pixels
+    };
   }
 
   function predictUrl() {
@@ -301,7 +360,7 @@
     return url.pathname + url.search;
   }
 
-  async function post({ body, headers }, signal) {
+  async function post({ body, headers, size = null }, signal) {
     const response = await fetch(predictUrl(), {
       method: "POST",
       headers: { Accept: "application/json", ...headers },
@@ -311,7 +370,7 @@
       credentials: "same-origin",
     });
     const data = await response.json().catch(() => null);
-    return { response, data };
+    return { response, data, size };
   }
 
   // ---- showing results ----
@@ -332,58 +391,163 @@
   }
 
   function showEmpty(hint, isError = false) {
-    prediction.textContent = "";
+    shown = null;
+    prediction.replaceChildren();
+    prediction.style.setProperty("--n", "1");
+    delete prediction.dataset.count;
     confidence.textContent = "";
+    probsTitle.textContent = "Probabilities";
     setBars(null, -1);
     modelInput.hidden = true;
     modelInput.removeAttribute("src");
     modelName.textContent = "";
-    badge.hidden = true;
+    readout.classList.remove("is-shown");
+    readoutNumber.textContent = "";
+    readoutNote.textContent = "";
+    renderBoxes();
     setStatus(hint, isError);
   }
 
-  function showResult(data, kind) {
-    prediction.textContent = String(data.digit);
-    confidence.textContent = `${percent.format(data.confidence)} confident`;
-    setBars(data.probabilities, data.digit);
-    badgeDigit.textContent = String(data.digit);
-    badgeConf.textContent = percent.format(data.confidence);
-    badge.hidden = false;
-    if (typeof data.input === "string" && data.input.startsWith("data:image/")) {
-      modelInput.src = data.input;
+  /* The answer's digits, left to right; today's one-digit answer (no `digits`) is one digit boxed by the
+   * whole image (box null). */
+  function readDigits(data) {
+    if (Array.isArray(data.digits) && data.digits.length) return data.digits;
+    const { digit, confidence: conf, probabilities, input } = data;
+    return [{ digit, confidence: conf, probabilities, box: null, input }];
+  }
+
+  /* The submitted image's size in pixels: the canvas's when it was captured, or the uploaded picture's. */
+  function imageSize() {
+    if (shown.source !== "upload") return shown.size;
+    return picture ? { width: picture.width, height: picture.height } : null;
+  }
+
+  /* Each digit's box over the canvas, positioned in % of the canvas so it follows the canvas's CSS size. */
+  function renderBoxes() {
+    overlay.replaceChildren();
+    const size = shown && imageSize();
+    if (!size) return; // nothing shown, or an upload the browser could not draw
+    const f = shown.source === "upload" ? pictureFrame() : { left: 0, top: 0, width: 1, height: 1 };
+    const pct = (v) => `${(v * 100).toFixed(3)}%`;
+    shown.digits.forEach((d, i) => {
+      const box = d.box || { x: 0, y: 0, width: size.width, height: size.height };
+      const top = f.top + (f.height * box.y) / size.height;
+      const el = document.createElement("div");
+      el.className = "box";
+      el.dataset.testid = "digit-box";
+      el.dataset.index = String(i);
+      el.style.left = pct(f.left + (f.width * box.x) / size.width);
+      el.style.top = pct(top);
+      el.style.width = pct((f.width * box.width) / size.width);
+      el.style.height = pct((f.height * box.height) / size.height);
+      el.classList.toggle("tag-inside", top * canvas.clientHeight < TAG_ROOM);
+      el.classList.toggle("is-selected", i === shown.selected);
+      const tag = document.createElement("span");
+      tag.className = "box-tag";
+      tag.dataset.testid = "digit-tag";
+      tag.dataset.index = String(i);
+      tag.textContent = String(d.digit);
+      el.append(tag);
+      overlay.append(el);
+    });
+  }
+
+  /* The number, one radio button per digit; the buttons are reused so that focus survives live updates. */
+  function renderNumber() {
+    const n = shown.digits.length;
+    prediction.style.setProperty("--n", String(n));
+    prediction.dataset.count = String(n);
+    while (prediction.children.length > n) prediction.lastElementChild.remove();
+    while (prediction.children.length < n) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "num-digit";
+      button.setAttribute("role", "radio");
+      prediction.append(button);
+    }
+    Array.from(prediction.children).forEach((button, i) => {
+      button.textContent = String(shown.digits[i].digit);
+      button.dataset.index = String(i);
+      button.setAttribute("aria-checked", String(i === shown.selected));
+      button.tabIndex = i === shown.selected ? 0 : -1; // roving tab stop: arrows move within the number
+    });
+  }
+
+  /* The selected digit's confidence, probabilities and model input. */
+  function showSelected() {
+    const n = shown.digits.length;
+    const i = shown.selected;
+    const d = shown.digits[i];
+    renderNumber();
+    for (const box of overlay.children) box.classList.toggle("is-selected", Number(box.dataset.index) === i);
+    const conf = `${percent.format(d.confidence)} confident`;
+    confidence.textContent = n > 1 ? `Digit ${i + 1} of ${n}: ${conf}` : conf;
+    probsTitle.textContent = n > 1 ? `Probabilities of digit ${i + 1}` : "Probabilities";
+    setBars(d.probabilities, d.digit);
+    if (typeof d.input === "string" && d.input.startsWith("data:image/")) {
+      modelInput.src = d.input;
       modelInput.hidden = false;
     } else {
       modelInput.hidden = true;
     }
-    modelName.textContent = data.model ? `Model: ${data.model.name} v${data.model.version}` : "";
-    let note = "";
-    const file = live.state.file;
-    if (kind === "upload" && file) note = `Prediction for “${file.name}”.`;
-    if (data.confidence < 0.5) note = `${note} Not sure: try writing the digit larger and clearer.`.trim();
-    setStatus(note);
   }
 
-  function apply({ response, data, error }, kind) {
+  function select(index, focus = false) {
+    if (!shown || !(index >= 0 && index < shown.digits.length)) return;
+    shown.selected = index;
+    showSelected();
+    if (focus) prediction.children[index].focus();
+  }
+
+  function showResult(data, kind, size) {
+    const digits = readDigits(data);
+    // a live update of the same drawing keeps the digit chosen; anything else starts at the first
+    const keep = shown && kind === "drawing" && shown.source === "drawing" && shown.selected < digits.length;
+    shown = { digits, source: kind, size, selected: keep ? shown.selected : 0 };
+    const number = digits.map((d) => d.digit).join("");
+    showSelected();
+    renderBoxes();
+    readoutNumber.textContent = number;
+    readoutNote.textContent = digits.length > 1 ? `${digits.length} digits` : percent.format(digits[0].confidence);
+    readout.classList.add("is-shown");
+    modelName.textContent = data.model ? `Model: ${data.model.name} v${data.model.version}` : "";
+    const notes = [];
+    const file = live.state.file;
+    if (kind === "upload" && file) notes.push(`Prediction for “${file.name}”.`);
+    if (digits.length > 1) notes.push(`${digits.length} digits: choose one to see its probabilities.`);
+    const unsure = digits.findIndex((d) => d.confidence < 0.5);
+    if (unsure >= 0) {
+      const which = digits.length > 1 ? ` of digit ${unsure + 1}` : "";
+      notes.push(`Not sure${which}: try writing ${which ? "it" : "the digit"} larger and clearer.`);
+    }
+    setStatus(notes.join(" "));
+  }
+
+  function apply({ response, data, error, size }, kind) {
     if (error) {
       if (error.name === "AbortError") return;
       showEmpty("Could not reach the server. Check your connection and try again.", true);
       return;
     }
     if (response.ok && data && typeof data.digit === "number") {
-      showResult(data, kind);
+      showResult(data, kind, size);
       return;
     }
     const code = data && data.error ? data.error.code : "";
+    const message = data && data.error && data.error.message ? data.error.message : `HTTP ${response.status}`;
     if (code === "no_digit") {
       // not an error: nothing recognisable yet
       showEmpty(
         kind === "upload"
-          ? "No digit found in that image. Try a clearer picture of a single digit."
-          : "No digit yet: draw one digit, large and centred.",
+          ? "No digit found in that image. Try a clearer picture of a digit or a number."
+          : "No digit yet: draw a digit or a number, large and clear.",
       );
       return;
     }
-    const message = data && data.error && data.error.message ? data.error.message : `HTTP ${response.status}`;
+    if (code === "too_many_digits") {
+      showEmpty(`Too many digits: ${message}`, true);
+      return;
+    }
     const what = kind === "upload" ? "That image could not be read" : "Prediction failed";
     showEmpty(`${what}: ${message}`, true);
   }
@@ -393,6 +557,8 @@
   function startOver() {
     strokes.length = 0;
     active = null;
+    if (picture) picture.bitmap.close();
+    picture = null;
     live.cancel({ source: "none", file: null });
     redraw();
   }
@@ -415,6 +581,23 @@
     }
   }
 
+  /* Show the uploaded image on the canvas, so that its digits' boxes can be drawn over it. */
+  async function showPicture(file) {
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file); // turned by its EXIF orientation, as the server turns it
+    } catch {
+      return; // a format this browser cannot draw (the server may still read it): no picture, no boxes
+    }
+    if (live.state.file !== file) {
+      bitmap.close(); // another upload, or a drawing, came first
+      return;
+    }
+    picture = { bitmap, width: bitmap.width, height: bitmap.height };
+    redraw();
+    renderBoxes();
+  }
+
   function uploadFile(file) {
     if (!file) return;
     startOver();
@@ -426,6 +609,7 @@
     const form = new FormData();
     form.append("image", file, file.name);
     live.send({ body: form, headers: {} }, "upload", { source: "upload", file });
+    showPicture(file);
   }
 
   function resend() {
@@ -469,6 +653,31 @@
   canvas.addEventListener("pointercancel", onPointerEnd);
   canvas.addEventListener("lostpointercapture", onPointerEnd);
   canvas.addEventListener("contextmenu", (event) => event.preventDefault());
+
+  // choosing a digit: its tag over the drawing, or its character in the number (arrows move as in any radio group)
+  // (on pointerdown: Chromium makes no click from a tap on an element whose parent lets pointers through)
+  overlay.addEventListener("pointerdown", (event) => {
+    const tag = event.target.closest(".box-tag");
+    if (!tag || (event.pointerType === "mouse" && event.button !== 0)) return;
+    event.preventDefault();
+    select(Number(tag.dataset.index));
+  });
+  prediction.addEventListener("click", (event) => {
+    const button = event.target.closest(".num-digit");
+    if (button) select(Number(button.dataset.index));
+  });
+  prediction.addEventListener("keydown", (event) => {
+    if (!shown || event.altKey || event.ctrlKey || event.metaKey) return;
+    const n = shown.digits.length;
+    const steps = { ArrowLeft: -1, ArrowUp: -1, ArrowRight: 1, ArrowDown: 1 };
+    let index;
+    if (event.key in steps) index = (shown.selected + steps[event.key] + n) % n;
+    else if (event.key === "Home") index = 0;
+    else if (event.key === "End") index = n - 1;
+    else return;
+    event.preventDefault();
+    select(index, true);
+  });
 
   undoButton.addEventListener("click", undo);
   clearButton.addEventListener("click", clearAll);
