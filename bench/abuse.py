@@ -211,7 +211,10 @@ def attack_round(url: str, pid: int, attack: Attack, calm_s: float, rss: dict) -
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    asyncio.run(attack_all(host, int(port), attack, tally))
+    # The attack's event loop runs in a thread of its own: the caller may run one already (Playwright's, in tests).
+    attacker = threading.Thread(target=asyncio.run, args=(attack_all(host, int(port), attack, tally),))
+    attacker.start()
+    attacker.join()
     client.join()
     sampler.join()
     time.sleep(2)  # let the server notice the attackers are gone
