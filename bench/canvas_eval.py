@@ -3,7 +3,8 @@
 Each digit is cut out, scaled up to a random size, turned into solid brush strokes of a random
 width (thin pen to fat marker), placed at a random spot of a 280x280 (or wider) canvas, drawn
 dark-on-white, dark-on-transparent or light-on-dark, PNG-encoded, and then sent through the
-service's own decoding and preprocessing and the model. This is what a canvas user produces,
+service's own reading (decoding, segmentation, preprocessing) and the model: a drawing counts as
+right when it is read as exactly its one digit. This is what a canvas user produces,
 and the digits are ones the model never trained on.
 
     python -m bench.canvas_eval --data-dir ../shared/data/mnist [--limit N] [--model-dir DIR] [--save]
@@ -74,28 +75,33 @@ def encode(ink: np.ndarray, style: str) -> bytes:
 
 
 def evaluate(predictor, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
-    """Accuracy of decode -> preprocess -> model on canvas renderings of `images`."""
-    from service.decoding import decode
-    from service.preprocessing import preprocess
+    """Accuracy of the service's reading (decode -> segment -> preprocess -> model) on canvas renderings of
+    `images`: a drawing is right when it reads as exactly its one digit."""
+    from service.config import Settings
+    from service.decoding import decode_sized
+    from service.reading import read
 
     rng = np.random.default_rng(seed)
     correct = {s: [0, 0] for s in STYLES}
+    single = 0
     started = time.perf_counter()
     for start in range(0, len(images), 256):
         batch, styles = [], []
         for digit in images[start : start + 256]:
             style = STYLES[int(rng.integers(len(STYLES)))]
-            batch.append(preprocess(decode(render_canvas(digit, rng, style))))
+            batch.append(decode_sized(render_canvas(digit, rng, style)))
             styles.append(style)
-        predicted = predictor.predict(np.stack(batch)).argmax(axis=1)
-        for style, p, y in zip(styles, predicted, labels[start : start + 256], strict=True):
-            correct[style][0] += int(p == y)
+        pages = read(batch, predictor, Settings.max_digits, batch=True)
+        for style, page, y in zip(styles, pages, labels[start : start + 256], strict=True):
+            correct[style][0] += int(len(page) == 1 and page[0].digit == y)
             correct[style][1] += 1
+            single += len(page) == 1
     hits = sum(c for c, _ in correct.values())
     return {
         "images": int(len(images)),
         "accuracy": round(hits / max(len(images), 1), 4),
         "by_style": {s: round(c / n, 4) for s, (c, n) in correct.items() if n},
+        "read_as_one_digit": round(single / max(len(images), 1), 4),
         "seconds": round(time.perf_counter() - started, 1),
     }
 

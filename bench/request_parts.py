@@ -16,16 +16,25 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
+
 from bench.load import wrk
 from bench.payloads import batch_json, canvas_json, canvas_png
 from bench.results import emit
 from bench.server import running_server
 from bench.timing import flush_caches, median_ms
-from service import api, inputs
+from service import inputs, segmentation
 from service.config import Settings
 from service.decoding import decode
 from service.predictor import Predictor
-from service.preprocessing import preprocess
+from service.preprocessing import digit_input, image_ink, preprocess
+from service.reading import read
+
+
+def segment_and_preprocess(images: list[inputs.Submitted]) -> list:
+    """Each image's digits found and turned into model inputs: the work of a request between decoding and the
+    model, for images whose digits do not touch (no candidate cuts to read)."""
+    return [digit_input(group.ink) for gray, _ in images for group in segmentation.layout(image_ink(gray))]
 
 
 def stages(settings: Settings, predictor: Predictor, calls: int) -> dict:
@@ -35,8 +44,8 @@ def stages(settings: Settings, predictor: Predictor, calls: int) -> dict:
 
     def whole() -> list[dict]:  # what /predict does between reading the body and writing JSON
         payload = inputs.parse_json(body, settings.max_json_depth)
-        grays, batch = inputs.json_to_grays(payload, settings.max_image_pixels, settings.max_batch)
-        return api.predictions(predictor, api.prepare(grays, batch), False)
+        images, batch = inputs.json_to_grays(payload, settings.max_image_pixels, settings.max_batch)
+        return read(images, predictor, settings.max_digits, batch)
 
     return {
         "decode_ms": median_ms(lambda: decode(png), calls),
@@ -51,12 +60,12 @@ def stages(settings: Settings, predictor: Predictor, calls: int) -> dict:
 def batch_stages(settings: Settings, predictor: Predictor, calls: int, count: int = 256) -> dict:
     """The stages of one batch request of `count` small PNGs, in process: decode, preprocess, model."""
     payload = inputs.parse_json(batch_json(count), settings.max_json_depth)
-    grays, batch = inputs.json_to_grays(payload, settings.max_image_pixels, settings.max_batch)
-    x = api.prepare(grays, batch)
+    images, _ = inputs.json_to_grays(payload, settings.max_image_pixels, settings.max_batch)
+    x = np.stack(segment_and_preprocess(images))
     return {
         "images": count,
         "decode_ms": median_ms(lambda: inputs.json_to_grays(payload, settings.max_image_pixels, count), calls),
-        "preprocess_ms": median_ms(lambda: api.prepare(grays, batch), calls),
+        "preprocess_ms": median_ms(lambda: segment_and_preprocess(images), calls),
         "model_ms": median_ms(lambda: predictor.predict(x), calls),
     }
 

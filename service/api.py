@@ -10,11 +10,11 @@ from flask import Blueprint, Request, current_app, jsonify, request
 from PIL import Image
 
 from service import inputs
-from service.errors import BadRequest, UnsupportedMediaType, batch_item
+from service.errors import BadRequest, UnsupportedMediaType
 from service.observability import record_predictions
 from service.openapi import spec
-from service.predictor import ModelRegistry, Predictor
-from service.preprocessing import preprocess
+from service.predictor import ModelRegistry
+from service.reading import Reading, read
 
 bp = Blueprint("api", __name__)
 
@@ -34,35 +34,38 @@ def png_data_url(x: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def prepare(grays: list[np.ndarray], batch: bool) -> np.ndarray:
-    """Preprocess each image; in a batch, an error names the image's index. -> float32 [N, 28, 28]."""
-    out = []
-    for i, gray in enumerate(grays):
-        with batch_item(i if batch else None):
-            out.append(preprocess(gray))
-    return np.stack(out).astype(np.float32)
+def digit_entry(reading: Reading, include_input: bool) -> dict:
+    """One digit of the answer: what it is, how sure, and where (in the submitted image's pixels)."""
+    entry = {
+        "digit": reading.digit,
+        "confidence": reading.confidence,
+        "probabilities": [float(v) for v in reading.probabilities],
+        "box": reading.box._asdict(),
+    }
+    if include_input:
+        entry["input"] = png_data_url(reading.input)
+    return entry
 
 
-def predictions(predictor: Predictor, x: np.ndarray, include_input: bool) -> list[dict]:
-    """The response objects for model inputs x [N, 28, 28] (the predictor's rows sum to 1)."""
-    probs = predictor.predict(x)
-    model = {"name": predictor.info.name, "version": predictor.info.version}
-    results = []
-    for image, p in zip(x, probs, strict=True):
-        result = {
-            "digit": int(p.argmax()),
-            "confidence": float(p.max()),
-            "probabilities": [float(v) for v in p],
-            "model": model,
-        }
-        if include_input:
-            result["input"] = png_data_url(image)
-        results.append(result)
-    return results
+def answer(readings: list[Reading], model: dict, include_input: bool) -> dict:
+    """One image's answer: the number, each digit, and, as before numbers were read, the first digit's fields."""
+    digits = [digit_entry(r, include_input) for r in readings]
+    first = digits[0]
+    result = {
+        "number": "".join(str(d["digit"]) for d in digits),
+        "digits": digits,
+        "digit": first["digit"],
+        "confidence": first["confidence"],
+        "probabilities": first["probabilities"],
+        "model": model,
+    }
+    if include_input:
+        result["input"] = first["input"]
+    return result
 
 
-def read_grays(req: Request) -> tuple[list[np.ndarray], bool]:
-    """Whatever the request carries -> (grayscale images, is_batch)."""
+def read_images(req: Request) -> tuple[list[inputs.Submitted], bool]:
+    """Whatever the request carries -> (its images, is_batch)."""
     cfg = settings()
     kind = inputs.media_type(req.content_type)
     if kind == "multipart/form-data":
@@ -81,10 +84,12 @@ def read_grays(req: Request) -> tuple[list[np.ndarray], bool]:
 @bp.post("/predict")
 def predict():
     predictor = registry().get(request.args.get("model"))
-    grays, batch = read_grays(request)
+    images, batch = read_images(request)
     include = "input" in request.args.get("include", "").split(",")
-    results = predictions(predictor, prepare(grays, batch), include)
-    record_predictions(predictor.info.name, [r["digit"] for r in results])
+    pages = read(images, predictor, settings().max_digits, batch)
+    model = {"name": predictor.info.name, "version": predictor.info.version}
+    results = [answer(readings, model, include) for readings in pages]
+    record_predictions(predictor.info.name, [r.digit for readings in pages for r in readings], len(images))
     return jsonify({"predictions": results} if batch else results[0])
 
 

@@ -23,6 +23,7 @@ class Settings:
     max_content_length: int = 10 * 1024 * 1024  # bytes per request body
     max_image_pixels: int = 25_000_000  # width x height before decoding (decompression bombs)
     max_batch: int = 256  # images per request
+    max_digits: int = 20  # digits read in one image; more is refused (422 too_many_digits)
     max_json_depth: int = 8
     rate_limit: float = 0.0  # requests/s per client address and worker; 0 = off
     rate_burst: int = 20

@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover
 
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 WORKING_SIDE = 1024  # larger images are shrunk first: the digit ends up 20 px tall anyway
-# 8-bit images are then box-reduced by a whole factor towards this long side (a 280 px canvas to 140):
+# 8-bit images are then box-reduced by a whole factor towards this short side (a 280 px canvas to 140):
 # the stroke is normalised at 80 px and the digit ends at 20, so nothing is lost, and every later
 # step has a quarter of the pixels to touch.
 REDUCED_SIDE = 140
@@ -141,7 +141,8 @@ def to_gray(image: Image.Image) -> np.ndarray:
 
 
 def _reduction(size: tuple[int, int]) -> int:
-    return max(1, max(size) // REDUCED_SIDE)
+    # by the shorter side: a wide image holds a number, whose digits are about as tall as the image
+    return max(1, min(size) // REDUCED_SIDE)
 
 
 def _reduce_float(a: np.ndarray) -> np.ndarray:
@@ -241,10 +242,29 @@ def decode(data: bytes, max_pixels: int = 25_000_000, fast_png: bool = True) -> 
 
     `fast_png=False` decodes plain PNGs with Pillow too (for comparisons; the result is the same).
     """
+    return decode_sized(data, max_pixels, fast_png)[0]
+
+
+def decode_sized(
+    data: bytes, max_pixels: int = 25_000_000, fast_png: bool = True
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """decode(), and the (height, width) of the image as submitted and shown (EXIF orientation applied): the gray
+    may be shrunk for speed, and the digits' boxes are given in the submitted image's pixels."""
     header = plain_png_header(data, max_pixels) if fast_png and pyspng is not None else None
     if header is not None:  # a plain PNG: its header read without Pillow's parser, its pixels by libspng
-        return to_gray(_shrink(_load_png(data, header[0])))
+        mode, (width, height) = header
+        return to_gray(_shrink(_load_png(data, mode))), (height, width)
     image = open_image(data, max_pixels)
     if fast_png and plain_png(image, data):
-        return to_gray(_shrink(_load_png(data, image.mode)))
-    return to_gray(_shrink(load_first_frame(image)))
+        return to_gray(_shrink(_load_png(data, image.mode))), (image.height, image.width)
+    stored = image.size  # before a JPEG's DCT-domain shrink and the EXIF turn, which both change it
+    gray = to_gray(_shrink(load_first_frame(image)))
+    return gray, shown_size(stored, gray.shape)
+
+
+def shown_size(stored: tuple[int, int], shape: tuple[int, ...]) -> tuple[int, int]:
+    """(height, width) of an image stored as `stored` (width, height) once shown: turned a quarter when the decoded
+    `shape` (height, width) has the turned proportions (EXIF orientations 5 to 8)."""
+    width, height = stored
+    turned = width != height and shape[0] != shape[1] and (shape[0] > shape[1]) != (height > width)
+    return (width, height) if turned else (height, width)

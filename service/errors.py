@@ -49,6 +49,10 @@ class NoDigit(ApiError):
     status, code = 422, "no_digit"
 
 
+class TooManyDigits(ApiError):
+    status, code = 422, "too_many_digits"
+
+
 class UnknownModel(ApiError):
     status, code = 404, "unknown_model"
 

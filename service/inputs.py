@@ -1,8 +1,8 @@
 """Request bodies -> grayscale images. Plain functions: testable without HTTP.
 
-Every way of sending an image ends as a float32 [H, W] array in 0..1 (1 = white), which
-preprocessing.preprocess() then turns into the model's input. One path, so canvas drawings,
-uploads and pixel arrays are all treated alike.
+Every way of sending an image ends as a Submitted: a float32 [H, W] array in 0..1 (1 = white), which
+reading.py then reads digit by digit, and the size the image was sent at (digit boxes are given in its
+pixels). One path, so canvas drawings, uploads and pixel arrays are all treated alike.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import binascii
 import json
 import math
 import re
+from typing import NamedTuple
 
 import numpy as np
 
-from service.decoding import decode
+from service.decoding import decode_sized
 from service.errors import BadRequest, TooLarge, UnsupportedMediaType, batch_item
 
 DATA_URL = re.compile(
@@ -23,6 +24,18 @@ DATA_URL = re.compile(
 )
 IMAGE_TYPES = ("image/", "application/octet-stream")
 ACCEPTED = "multipart/form-data (field 'image'), image/* bodies, or application/json"
+
+
+class Submitted(NamedTuple):
+    """One image of a request: gray float32 [H, W] in 0..1 (1 = white; shrunk for speed when large), and the
+    (height, width) it was submitted at."""
+
+    gray: np.ndarray
+    size: tuple[int, int]
+
+
+def decode(data: bytes, max_pixels: int) -> Submitted:
+    return Submitted(*decode_sized(data, max_pixels))
 
 
 def json_depth(value, limit: int) -> int:
@@ -90,12 +103,12 @@ def pixels_to_gray(pixels) -> np.ndarray:
     return array if array.max() <= 1.0 else array / 255.0
 
 
-def item_to_gray(item, max_pixels: int) -> np.ndarray:
+def item_to_gray(item, max_pixels: int) -> Submitted:
     """One JSON item: a string (data URL/base64), or an object with 'image' or 'pixels'."""
     if isinstance(item, str):
         return decode(decode_base64_image(item), max_pixels)
     if isinstance(item, dict) and "pixels" in item:
-        return pixels_to_gray(item["pixels"])
+        return Submitted(pixels_to_gray(item["pixels"]), (28, 28))
     if isinstance(item, dict) and "image" in item:
         return decode(decode_base64_image(item["image"]), max_pixels)
     raise BadRequest(
@@ -103,7 +116,7 @@ def item_to_gray(item, max_pixels: int) -> np.ndarray:
     )
 
 
-def json_to_grays(payload: dict, max_pixels: int, max_batch: int) -> tuple[list[np.ndarray], bool]:
+def json_to_grays(payload: dict, max_pixels: int, max_batch: int) -> tuple[list[Submitted], bool]:
     """(images, is_batch) from a parsed JSON body."""
     if "images" not in payload:
         return [item_to_gray(payload, max_pixels)], False
@@ -119,7 +132,7 @@ def json_to_grays(payload: dict, max_pixels: int, max_batch: int) -> tuple[list[
     return grays, True
 
 
-def multipart_to_gray(files, max_pixels: int) -> np.ndarray:
+def multipart_to_gray(files, max_pixels: int) -> Submitted:
     """The single file in field 'image' of a multipart form."""
     uploads = files.getlist("image")
     if not uploads:

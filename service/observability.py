@@ -35,8 +35,9 @@ BATCH_SIZE = Histogram("digits_batch_size", "Images per /predict request", bucke
 MODEL_INFO = Gauge("digits_model_info", "The default model being served", ["name", "version"], multiprocess_mode="max")
 
 
-def record_predictions(model: str, digits: list[int]) -> None:
-    BATCH_SIZE.observe(len(digits))
+def record_predictions(model: str, digits: list[int], images: int) -> None:
+    """Count the digits read (every digit of every number), and the request's number of images."""
+    BATCH_SIZE.observe(images)
     for digit, count in collections.Counter(digits).items():  # one update per digit, not per image of a batch
         PREDICTIONS.labels(model=model, digit=str(digit)).inc(count)
 

@@ -17,7 +17,7 @@ def _error(description: str) -> dict:
     return _json(description, "Error")
 
 
-def _schemas(max_batch: int) -> dict[str, Any]:
+def _schemas(max_batch: int, max_digits: int) -> dict[str, Any]:
     probabilities = {
         "type": "array",
         "items": {"type": "number", "minimum": 0, "maximum": 1},
@@ -53,16 +53,57 @@ def _schemas(max_batch: int) -> dict[str, Any]:
         },
         "Prediction": {
             "type": "object",
-            "required": ["digit", "confidence", "probabilities", "model"],
+            "description": "the digits read in one image, left to right. `digit`, `confidence`, `probabilities` "
+            "(and `input`) are those of the first, leftmost digit: for a single digit, what they always were; "
+            "for a number, read `number` and `digits`",
+            "required": ["number", "digits", "digit", "confidence", "probabilities", "model"],
+            "properties": {
+                "number": {
+                    "type": "string",
+                    "pattern": "^[0-9]+$",
+                    "description": 'the digits read, left to right ("7" for one digit)',
+                },
+                "digits": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": max_digits,
+                    "items": {"$ref": "#/components/schemas/Digit"},
+                    "description": "one entry per digit read, left to right",
+                },
+                "digit": {"type": "integer", "minimum": 0, "maximum": 9, "description": "the first digit"},
+                "confidence": {"type": "number", "minimum": 0, "maximum": 1, "description": "the first digit's"},
+                "probabilities": {**probabilities, "description": "the first digit's softmax output; index = digit"},
+                "model": {"$ref": "#/components/schemas/ModelRef"},
+                "input": {
+                    "type": "string",
+                    "description": "with ?include=input: the first digit's 28x28 model input as a PNG data URL",
+                },
+            },
+        },
+        "Digit": {
+            "type": "object",
+            "required": ["digit", "confidence", "probabilities", "box"],
             "properties": {
                 "digit": {"type": "integer", "minimum": 0, "maximum": 9},
                 "confidence": {"type": "number", "minimum": 0, "maximum": 1},
                 "probabilities": probabilities,
-                "model": {"$ref": "#/components/schemas/ModelRef"},
+                "box": {"$ref": "#/components/schemas/Box"},
                 "input": {
                     "type": "string",
-                    "description": "with ?include=input: the 28x28 model input as a PNG data URL",
+                    "description": "with ?include=input: this digit's 28x28 model input as a PNG data URL",
                 },
+            },
+        },
+        "Box": {
+            "type": "object",
+            "description": "where the digit is, in the submitted image's pixels (a 'pixels' array: its 28x28 grid): "
+            "top-left corner, width, height",
+            "required": ["x", "y", "width", "height"],
+            "properties": {
+                "x": {"type": "integer", "minimum": 0},
+                "y": {"type": "integer", "minimum": 0},
+                "width": {"type": "integer", "minimum": 1},
+                "height": {"type": "integer", "minimum": 1},
             },
         },
         "ModelRef": {
@@ -112,11 +153,14 @@ def spec(settings) -> dict[str, Any]:
             f"{settings.max_image_pixels} pixels, or batch over {settings.max_batch} images"
         ),
         "415": _error("unsupported content type or image format"),
-        "422": _error("no digit found: the image is blank or nearly blank"),
+        "422": _error(
+            "`no_digit`: no digit found, the image is blank or nearly blank; `too_many_digits`: more than "
+            f"{settings.max_digits} digits (MAX_DIGITS) in one image"
+        ),
         "429": _error("rate limit exceeded (only when RATE_LIMIT is set); see Retry-After"),
     }
     ok = {
-        "description": "the prediction (or, for 'images', one per image, in order)",
+        "description": "the digits read (or, for 'images', the digits of each image, in order)",
         "content": {
             "application/json": {
                 "schema": {
@@ -131,13 +175,13 @@ def spec(settings) -> dict[str, Any]:
         "info": {
             "title": "digits",
             "version": "1.0.0",
-            "description": "Handwritten digit recognition. Images go through the MNIST recipe "
-            "(crop, fit 20x20, centre by mass in 28x28) before the model.",
+            "description": "Handwritten digit and number recognition. Each image's digits are found left to right, "
+            "and each goes through the MNIST recipe (crop, fit 20x20, centre by mass in 28x28) before the model.",
         },
         "paths": {
             "/predict": {
                 "post": {
-                    "summary": "Recognise a digit (or a batch of digits)",
+                    "summary": "Read the digit, or the number, in an image (or in each image of a batch)",
                     "parameters": [
                         {
                             "name": "model",
@@ -152,7 +196,8 @@ def spec(settings) -> dict[str, Any]:
                             "required": False,
                             # any string: the route ignores what it does not know, so no enum here
                             "schema": {"type": "string", "example": "input"},
-                            "description": "'input' adds the preprocessed 28x28 image to each prediction; "
+                            "description": "'input' adds the preprocessed 28x28 image to each digit (and the "
+                            "first digit's to each prediction); "
                             "a comma-separated list, other values are ignored",
                         },
                     ],
@@ -197,5 +242,5 @@ def spec(settings) -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": _schemas(settings.max_batch)},
+        "components": {"schemas": _schemas(settings.max_batch, settings.max_digits)},
     }

@@ -236,6 +236,29 @@ def center_by_mass(box: np.ndarray, size: int = SIZE) -> np.ndarray:
     return field[size : 2 * size, size : 2 * size]
 
 
+def image_ink(gray: np.ndarray) -> np.ndarray:
+    """The whole image's stage: gray [H, W] 0..1 -> ink [H, W] float32 0..1 (1 = ink, polarity read off the
+    border); NoDigit where digit_region() finds none (too little contrast, no ink, or only a speck)."""
+    if gray.ndim != 2 or gray.size == 0:
+        raise ValueError(f"expected a non-empty 2-D grayscale array, got shape {gray.shape}")
+    levels = ink_levels(gray)
+    ink = ink_of(gray, levels) if levels[2] >= MIN_CONTRAST else None
+    box = ink_bbox(ink) if ink is not None else None
+    if box is None or is_speck((box[1] - box[0], box[3] - box[2]), gray.shape):
+        raise NoDigit("no digit found: the image is blank or nearly blank")
+    return ink
+
+
+def digit_input(crop: np.ndarray) -> np.ndarray:
+    """One digit's stage: its ink cropped to its box (float32 [h, w] 0..1) -> model input [28, 28] float32 0..255.
+
+    preprocess(gray) is digit_input(digit_region(gray)), step for step (tests/test_preprocessing.py checks it).
+    """
+    work = normalize_stroke(crop)
+    digit = fit_to_box(crop_to_ink(work, 0.05), BOX)
+    return center_by_mass(digit) * 255.0
+
+
 def preprocess(gray: np.ndarray) -> np.ndarray:
     """Grayscale [H, W] 0..1 -> model input [28, 28] float32 0..255 (white ink on black)."""
     if gray.ndim != 2 or gray.size == 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -191,3 +192,27 @@ def test_access_log_level_is_read_from_the_environment(monkeypatch, tmp_path, va
     conf = runpy.run_path(str(MODELS.parent / "service" / "gunicorn_conf.py"))
     access = conf["logconfig_dict"]["loggers"]["digits.access"]["level"]
     assert access == level and isinstance(logging.getLevelName(access), int)  # a name logging knows
+
+
+def test_predict_cli_prints_the_number(tmp_path, fixture_data, images):
+    picks = [0, 1, 2]  # 7, 2, 1
+    inks = [images.digit_strokes(fixture_data.x_test[i], 150) for i in picks]
+    number, _ = images.number_image(inks, [40, 40])
+    path = tmp_path / "number.png"
+    path.write_bytes(images.encode(number))
+    single = tmp_path / "one.png"
+    single.write_bytes(images.encode(images.drawn_one()))
+    truth = "".join(str(fixture_data.y_test[i]) for i in picks)
+    text = run_cli("digits-predict", str(path), str(single))
+    assert text.returncode == 0, text.stderr
+    many, one = text.stdout.splitlines()
+    # `FILE: 721 (7 99.9%, 2 99.8%, 1 99.9%)`; one digit as before: `FILE: 1 (100.0%)`
+    assert re.fullmatch(rf"{re.escape(str(path))}: {truth} \(7 \d+\.\d%, 2 \d+\.\d%, 1 \d+\.\d%\)", many), many
+    assert re.fullmatch(rf"{re.escape(str(single))}: 1 \(\d+\.\d%\)", one), one
+    output = run_cli("digits-predict", "--json", str(path), str(single)).stdout
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert [line["number"] for line in lines] == [truth, "1"]
+    assert [d["digit"] for d in lines[0]["digits"]] == [7, 2, 1] and lines[0]["digit"] == 7
+    assert lines[0]["digits"][0]["confidence"] == lines[0]["confidence"]
+    boxes = [d["box"] for d in lines[0]["digits"]]
+    assert all(a["x"] + a["width"] <= b["x"] for a, b in zip(boxes, boxes[1:], strict=False))  # in order, apart

@@ -15,6 +15,7 @@ from service.decoding import (
     _load_png,
     _shrink,
     decode,
+    decode_sized,
     flatten_alpha,
     load_first_frame,
     open_image,
@@ -247,8 +248,8 @@ def test_what_pillow_raises_on_hostile_files_is_an_invalid_image(blob, raised):
 @pytest.mark.parametrize("mode", sorted({mode for mode, _ in TiffImagePlugin.OPEN_INFO.values()}))
 def test_every_mode_the_decoders_open_becomes_gray(mode):
     # TIFF's modes include those of every other format served (PNG, JPEG, GIF, BMP, WebP)
-    gray = to_gray(Image.new(mode, (300, 200)))
-    assert gray.dtype == np.float32 and gray.shape == (100, 150) and np.isfinite(gray).all()
+    gray = to_gray(Image.new(mode, (300, 420)))  # reduced by its shorter side: 300 // REDUCED_SIDE = 2
+    assert gray.dtype == np.float32 and gray.shape == (210, 150) and np.isfinite(gray).all()
 
 
 def test_premultiplied_grey_alpha_decodes_like_straight_alpha():
@@ -263,8 +264,8 @@ def test_premultiplied_grey_alpha_decodes_like_straight_alpha():
 def test_a_long_thin_16_bit_image_is_shrunk():
     pixels = np.full((4000, 64), 65535, np.uint16)
     pixels[1000:3000, 16:48] = 0  # a stroke down the middle half
-    gray = decode(encode(Image.fromarray(pixels)))  # shrunk 4x along x: Pillow's reduce() cannot take I;16
-    assert gray.shape == (147, 3) and gray[:30].min() == 1.0 and gray[50:100].min() < 0.5
+    gray = decode(encode(Image.fromarray(pixels)))  # shrunk 4x by thumbnail(): Pillow's reduce() cannot take I;16
+    assert gray.shape == (1024, 16) and gray[:200].min() == 1.0 and gray[300:700].min() < 0.5
 
 
 # ---- the libspng path for plain PNGs must decode exactly as Pillow does --------------------------
@@ -430,3 +431,20 @@ def test_interlaced_png_takes_pillows_path():
     blob = _interlaced_gray_png()
     assert not plain_png(open_image(blob, 10**8), blob)
     assert np.allclose(decode(blob), 200 / 255)
+
+
+def test_a_wide_image_is_reduced_by_its_shorter_side():
+    """A wide image holds a number: its digits are about as tall as the image, so its height sets the reduction."""
+    assert decode(encode(Image.new("L", (1000, 280), 255))).shape == (140, 500)
+
+
+@pytest.mark.parametrize(("orientation", "shown"), [(1, (300, 500)), (6, (500, 300)), (8, (500, 300))])
+@pytest.mark.parametrize("scale", [1, 8])  # 8: large enough for the JPEG's DCT-domain shrink and thumbnail()
+def test_decode_sized_gives_the_size_of_the_image_as_shown(orientation, shown, scale):
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # 6 and 8: stored on its side, shown turned a quarter
+    image = Image.new("L", (500 * scale, 300 * scale), 255)
+    image.paste(0, (100 * scale, 50 * scale, 130 * scale, 250 * scale))
+    gray, size = decode_sized(encode(image, "JPEG", exif=exif.tobytes(), quality=95))
+    assert size == (shown[0] * scale, shown[1] * scale)
+    assert gray.shape[0] / gray.shape[1] == pytest.approx(shown[0] / shown[1], rel=0.02)

@@ -321,3 +321,20 @@ def test_ink_region_is_empty_exactly_when_no_pixel_is_ink(fixture_data):
             assert np.array_equal(region, crop_to_ink(ink))
         else:
             assert region.size == 0
+
+
+def test_the_recipe_in_two_stages_is_preprocess(fixture_data):
+    """image_ink() (the whole image) then digit_input() (one digit's crop) give exactly preprocess()'s output, and
+    refuse exactly the images preprocess() refuses."""
+    from service.preprocessing import digit_input, image_ink
+
+    for gray in _images(fixture_data):
+        try:
+            expected = preprocess(gray)
+        except NoDigit:
+            with pytest.raises(NoDigit):
+                image_ink(gray)
+            continue
+        ink = image_ink(gray)
+        assert np.array_equal(ink, to_ink(gray)[0])
+        assert np.array_equal(digit_input(crop_to_ink(ink)), expected)

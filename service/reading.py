@@ -1,0 +1,126 @@
+"""Reading whole numbers: images -> their digits, left to right, each through the MNIST recipe and the model.
+
+All the digits of all the images of a request go to the model in one call; a second call reads, for the groups
+of ink wide enough to be digits that touch, the candidate pieces that segmentation.candidates() cuts them into,
+and segmentation.choose() keeps a cut only when the pieces read clearly better than the whole.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from service import segmentation
+from service.errors import NoDigit, TooManyDigits, batch_item
+from service.preprocessing import digit_input, image_ink
+from service.segmentation import Box, Group, Region
+
+Image = tuple[np.ndarray, tuple[int, int]]  # gray float32 [H, W] 0..1, and the (height, width) it was submitted at
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One digit read: its box in the submitted image's pixels, the model's input, and the model's answer."""
+
+    box: Box
+    input: np.ndarray  # float32 [28, 28], 0..255, white on black
+    probabilities: np.ndarray  # float64 [10], summing to 1
+
+    @property
+    def digit(self) -> int:
+        return int(self.probabilities.argmax())
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probabilities.max())
+
+
+@dataclass
+class _Candidates:
+    """One group of ink on its way: its candidate digits (segmentation.candidates()'s keys), and the model input
+    and probabilities of those read so far."""
+
+    group: Group
+    regions: dict[tuple[int, int], Region]
+    read: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def cut(self) -> None:
+        """Add the candidate pieces of a wide group; the whole, already read, keeps its reading."""
+        whole = self.read.pop((0, 1))
+        self.regions = segmentation.candidates(self.group)
+        self.read[(0, max(j for _, j in self.regions))] = whole
+
+
+@dataclass(frozen=True)
+class _Page:
+    """One image on its way: its groups of ink, and how its pixels map to the submitted image's."""
+
+    groups: list[_Candidates]
+    scale: tuple[float, float]  # submitted pixels per gray pixel: (rows, columns)
+    size: tuple[int, int]  # the submitted image's (height, width)
+
+
+def read(images: Sequence[Image], predictor, max_digits: int, batch: bool = False) -> list[list[Reading]]:
+    """Each image's digits, left to right. NoDigit or TooManyDigits name the image's index in a batch."""
+    pages = []
+    for index, (gray, size) in enumerate(images):
+        with batch_item(index if batch else None):
+            pages.append(_layout(gray, size, max_digits))
+    groups = [group for page in pages for group in page.groups]
+    _predict(predictor, groups)  # every group as one digit: one call for the whole request
+    wide = [group for group in groups if group.group.wide]
+    for group in wide:
+        group.cut()
+    _predict(predictor, wide)  # the candidate pieces of the groups that may be digits that touch
+    results = []
+    for index, page in enumerate(pages):
+        with batch_item(index if batch else None):
+            results.append(_readings(page, max_digits))
+    return results
+
+
+def _layout(gray: np.ndarray, size: tuple[int, int], max_digits: int) -> _Page:
+    ink = image_ink(gray)
+    labels, stats = segmentation.components(ink)
+    members = segmentation.groups(stats, ink.shape)
+    if not members:
+        raise NoDigit("no digit found: the image holds only specks")
+    if len(members) > max_digits:  # before any work per digit
+        raise TooManyDigits(f"found {len(members)} digits; the limit is {max_digits}")
+    groups = segmentation.cut_out(ink, labels, stats, members)
+    scale = (size[0] / gray.shape[0], size[1] / gray.shape[1])
+    return _Page([_Candidates(group, {(0, 1): group.region}) for group in groups], scale, size)
+
+
+def _predict(predictor, groups: list[_Candidates]) -> None:
+    """Read the candidate digits of `groups` not read yet, all in one model call."""
+    todo = [(group, key) for group in groups for key in group.regions if key not in group.read]
+    if not todo:
+        return
+    x = np.stack([digit_input(group.regions[key].ink) for group, key in todo])
+    for (group, key), row, p in zip(todo, x, predictor.predict(x), strict=True):
+        group.read[key] = (row, p)
+
+
+def _readings(page: _Page, max_digits: int) -> list[Reading]:
+    """The chosen digits of a page, left to right, with boxes in the submitted image's pixels."""
+    out = []
+    for group in page.groups:
+        for key in segmentation.choose({key: float(p.max()) for key, (_, p) in group.read.items()}):
+            x, p = group.read[key]
+            out.append(Reading(_submitted(group.regions[key].box, page.scale, page.size), x, p))
+    if len(out) > max_digits:
+        raise TooManyDigits(f"found {len(out)} digits; the limit is {max_digits}")
+    return out
+
+
+def _submitted(box: Box, scale: tuple[float, float], size: tuple[int, int]) -> Box:
+    """A box in the gray image -> the same box in the submitted image's pixels (covering it, within the image)."""
+    sy, sx = scale
+    x0, y0 = math.floor(box.x * sx), math.floor(box.y * sy)
+    x1 = min(size[1], math.ceil((box.x + box.width) * sx))
+    y1 = min(size[0], math.ceil((box.y + box.height) * sy))
+    return Box(x0, y0, x1 - x0, y1 - y0)

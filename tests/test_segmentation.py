@@ -1,0 +1,234 @@
+"""Finding the digits of a number: segmentation's pure functions, then reading real numbers with the real model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service import segmentation
+from service.decoding import decode_sized
+from service.errors import NoDigit, TooManyDigits
+from service.reading import read
+from tests.images import digit_strokes, encode, number_image, pen_digit
+
+
+def ink_of(image) -> np.ndarray:
+    """A dark-on-light test image -> its ink [H, W] 0..1."""
+    return 1 - np.asarray(image, np.float32) / 255
+
+
+def boxes_of(ink: np.ndarray) -> list[tuple[int, int, int, int]]:
+    return [tuple(group.box) for group in segmentation.layout(ink)]
+
+
+def bar(canvas: np.ndarray, x: int, y: int, w: int, h: int) -> None:
+    canvas[y : y + h, x : x + w] = 1.0
+
+
+# ---- grouping: pure functions on ink -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gap", [1, 2, 5, 20, 80, 400])
+def test_digits_apart_are_apart_whatever_the_gap(gap):
+    ink = np.zeros((120, 600), np.float32)
+    bar(ink, 10, 10, 8, 100)  # a 1
+    bar(ink, 18 + gap, 10, 40, 8)  # a 7: its bar and its stem
+    bar(ink, 18 + gap + 32, 10, 8, 100)
+    assert boxes_of(ink) == [(10, 10, 8, 100), (18 + gap, 10, 40, 100)]
+
+
+def test_a_digit_in_separate_strokes_is_one_digit():
+    """A 5 with its bar apart, a 7 whose stem does not meet its bar, an 8 broken in two: each is one group."""
+    ink = np.zeros((120, 400), np.float32)
+    bar(ink, 10, 10, 60, 8)  # the 5's bar, apart from its body
+    bar(ink, 10, 24, 8, 40)
+    bar(ink, 10, 60, 60, 8)
+    bar(ink, 62, 60, 8, 50)
+    bar(ink, 10, 102, 60, 8)
+    bar(ink, 110, 10, 60, 8)  # the 7: its bar...
+    bar(ink, 140, 22, 8, 88)  # ...and its stem, which does not reach it
+    bar(ink, 210, 10, 50, 45)  # the 8: two loops (solid here), one above the other, not touching
+    bar(ink, 205, 60, 60, 50)
+    assert boxes_of(ink) == [(10, 10, 60, 100), (110, 10, 60, 100), (205, 10, 60, 100)]
+
+
+@pytest.mark.parametrize("size", [2, 4, 12, 30])
+def test_specks_and_dots_are_not_digits(size):
+    ink = np.zeros((280, 400), np.float32)
+    bar(ink, 120, 40, 16, 200)  # a 1...
+    bar(ink, 220, 40, 16, 200)  # ...and another
+    for x, y in [(60, 200), (170, 230), (300, 30), (380, 260)]:  # dots left, between, right; a speck in a corner
+        bar(ink, x, y, size, size)
+    # 30 px: under segmentation.SMALL (0.3) of the 200 px digits' height
+    assert boxes_of(ink) == [(120, 40, 16, 200), (220, 40, 16, 200)]
+
+
+def test_a_digit_s_ink_does_not_hold_its_neighbour_s_strokes():
+    """Digits whose boxes overlap: each digit's ink is its own strokes only."""
+    ink = np.zeros((120, 200), np.float32)
+    bar(ink, 10, 10, 100, 8)  # a 7 with a long bar, reaching over...
+    bar(ink, 90, 10, 8, 100)
+    bar(ink, 104, 30, 40, 8)  # ...the next digit, which starts under it
+    bar(ink, 104, 30, 8, 80)
+    seven, other = segmentation.layout(ink)
+    assert other.box.x < seven.box.x + seven.box.width  # the boxes overlap
+    assert seven.ink.sum() == pytest.approx(100 * 8 + 8 * 100 - 8 * 8)
+    assert other.ink.sum() == pytest.approx(40 * 8 + 8 * 80 - 8 * 8)
+
+
+def test_a_group_is_wide_only_when_wider_than_a_digit_of_its_height():
+    ink = np.zeros((100, 300), np.float32)
+    bar(ink, 10, 10, 60, 80)  # 60 wide, 80 tall
+    bar(ink, 100, 10, 150, 80)  # 150 wide
+    narrow, wide = segmentation.layout(ink)
+    assert not narrow.wide and wide.wide
+
+
+def test_cut_columns_are_where_touching_digits_meet():
+    ink = np.zeros((100, 200), np.float32)
+    ink[10:90, 10:70] = 1.0  # two solid digits...
+    ink[10:90, 73:140] = 1.0
+    ink[45:50, 70:73] = 1.0  # ...joined by a thin stroke
+    (cut,) = segmentation.cut_columns((ink > 0.5).sum(axis=0)[10:140], 80)
+    assert 60 <= cut <= 63  # within the joint, in the group's columns (the group starts at x = 10)
+
+
+def test_cut_columns_are_only_at_valleys():
+    ink = np.zeros((100, 120), np.float32)
+    ink[10:20, 10:110] = 1.0  # a wide 7: its bar...
+    ink[10:90, 95:110] = 1.0  # ...and its stem; the ink per column only rises to the right: no valley
+    assert segmentation.cut_columns((ink > 0.5).sum(axis=0)[10:110], 80) == []
+
+
+@pytest.mark.parametrize(
+    ("confidence", "expected"),
+    [
+        ({(0, 1): 0.99, (1, 2): 0.99, (0, 2): 0.95}, [(0, 2)]),  # a confident whole stays whole
+        ({(0, 1): 0.99, (1, 2): 0.99, (0, 2): 0.5}, [(0, 1), (1, 2)]),  # pieces clearly better: cut
+        ({(0, 1): 0.9, (1, 2): 0.9, (0, 2): 0.7}, [(0, 2)]),  # pieces better, but not clearly: whole
+        ({(0, 1): 0.99, (1, 2): 0.99, (2, 3): 0.99, (0, 3): 0.3, (1, 3): 0.6, (0, 2): 0.5}, [(0, 1), (1, 2), (2, 3)]),
+        ({(0, 1): 0.99, (1, 3): 0.98, (0, 3): 0.4}, [(0, 1), (1, 3)]),  # not every span is a candidate
+    ],
+)
+def test_choose_cuts_only_when_the_pieces_read_clearly_better(confidence, expected):
+    assert segmentation.choose(confidence) == expected
+
+
+# ---- reading real numbers with the real model --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def predictor(real_app):
+    return real_app.extensions["digits"].default
+
+
+def read_number(predictor, image, max_digits: int = 20) -> str:
+    (readings,) = read([decode_sized(encode(image))], predictor, max_digits)
+    return "".join(str(r.digit) for r in readings)
+
+
+def fixture_number(fixture_data, picks: list[int], gaps: list, height: int = 150, **kw):
+    """The fixture's test digits `picks` written as canvas strokes, `height` px tall (a list: one per digit)."""
+    heights = height if isinstance(height, list) else [height] * len(picks)
+    inks = [digit_strokes(fixture_data.x_test[i], h) for i, h in zip(picks, heights, strict=True)]
+    image, boxes = number_image(inks, gaps, **kw)
+    return image, "".join(str(fixture_data.y_test[i]) for i in picks), boxes
+
+
+def numbers_read(predictor, fixture_data, gap, count: int = 30, seed: int = 0, **kw) -> tuple[int, int]:
+    """(numbers read right, numbers) of `count` numbers of 2 to 6 fixture digits with gaps from `gap(rng)`."""
+    rng = np.random.default_rng(seed)
+    right = 0
+    for _ in range(count):
+        picks = [int(i) for i in rng.integers(0, len(fixture_data.x_test), int(rng.integers(2, 7)))]
+        image, truth, _ = fixture_number(fixture_data, picks, [gap(rng) for _ in picks[1:]], **kw)
+        right += read_number(predictor, image) == truth
+    return right, count
+
+
+# Floors: measured 2026-11-23 by these tests with cnn v1 (numbers right of numbers tried): wide gaps 29/30, normal
+# 30/30, narrow 30/30, touching 3/30, different heights 20/20, sloping 20/20 each way, and every one of the 200
+# fixture digits given the very model input of the single-digit recipe. The floors leave a miss or two of slack
+# (touching digits: segmentation's weak point, see segmentation.py).
+FLOORS = {
+    "wide": 0.9,
+    "normal": 0.9,
+    "narrow": 0.9,
+    "touching": 0.05,
+    "heights": 0.9,
+    "slope": 0.9,
+    "same_input": 1.0,
+}
+GAPS = {
+    "wide": lambda rng: int(rng.integers(70, 140)),
+    "normal": lambda rng: int(rng.integers(20, 60)),
+    "narrow": lambda rng: int(rng.integers(2, 15)),
+    "touching": lambda rng: None,
+}
+
+
+@pytest.mark.parametrize("gap", list(GAPS))
+def test_numbers_are_read_whatever_the_gap(predictor, fixture_data, gap):
+    right, count = numbers_read(predictor, fixture_data, GAPS[gap])
+    assert right >= FLOORS[gap] * count, (right, count)
+
+
+def test_digits_of_different_heights(predictor, fixture_data):
+    rng = np.random.default_rng(1)
+    right, count = 0, 20
+    for _ in range(count):
+        picks = [int(i) for i in rng.integers(0, 200, 4)]
+        heights = [int(h) for h in rng.integers(90, 180, 4)]
+        image, truth, _ = fixture_number(fixture_data, picks, [30, 30, 30], heights)
+        right += read_number(predictor, image) == truth
+    assert right >= FLOORS["heights"] * count, (right, count)
+
+
+@pytest.mark.parametrize("slope", [-0.08, 0.08])  # about 4.5 degrees, down or up
+def test_a_sloping_number(predictor, fixture_data, slope):
+    right, count = numbers_read(predictor, fixture_data, GAPS["normal"], count=20, seed=2, slope=slope)
+    assert right >= FLOORS["slope"] * count, (right, count)
+
+
+@pytest.mark.parametrize("length", [10, 12, 20])
+def test_long_numbers(predictor, fixture_data, length):
+    picks = list(range(30, 30 + length))
+    image, truth, _ = fixture_number(fixture_data, picks, [30] * (length - 1), height=100)
+    read_as = read_number(predictor, image)
+    assert len(read_as) == length
+    assert sum(a == b for a, b in zip(read_as, truth, strict=True)) >= length - 1, (read_as, truth)
+
+
+@pytest.mark.parametrize(
+    ("number", "gap"),
+    [("5", 0), ("4", 0), ("7", 0), ("111", 25), ("1111", 8), ("1457", 30), ("7541", 12), ("55", 20), ("14", 6)],
+)
+def test_numbers_written_stroke_by_stroke(predictor, number, gap):
+    """A 5 whose bar is apart, a 4 in two strokes, a 7 whose stem is apart from its bar, narrow 1s, close together."""
+    widths = {"1": 30, "4": 90, "5": 80, "7": 85}
+    inks = [pen_digit(d, 150, widths[d], 14) for d in number]
+    image, _ = number_image(inks, [gap] * (len(number) - 1))
+    assert read_number(predictor, image) == number
+
+
+def test_a_single_digit_reads_as_it_did(predictor, fixture_data):
+    """MNIST digits as 28x28 pixel arrays: one digit each, the same model input as the single-digit recipe."""
+    from service.preprocessing import preprocess
+
+    same = 0
+    for digit in fixture_data.x_test:
+        gray = digit.astype(np.float32) / 255
+        (readings,) = read([(gray, (28, 28))], predictor, 20)
+        assert len(readings) == 1
+        same += np.array_equal(readings[0].input, preprocess(gray))
+    assert same >= FLOORS["same_input"] * len(fixture_data.x_test)
+
+
+def test_blank_and_too_many(predictor):
+    with pytest.raises(NoDigit):
+        read([(np.ones((280, 280), np.float32), (280, 280))], predictor, 20)
+    ink = np.zeros((100, 900), np.float32)
+    for x in range(30, 870, 40):  # 21 strokes
+        bar(ink, x, 20, 10, 60)
+    with pytest.raises(TooManyDigits, match="found 21 digits; the limit is 20"):
+        read([(1 - ink, ink.shape)], predictor, 20)
