@@ -32,12 +32,12 @@ WIDE = 0.9  # a group wider than this times its height may be touching digits: i
 CUT_HEIGHT = 24  # ...if it is this many pixels tall: MNIST-sized digits (20 px) are too coarse to cut, and one digit
 NARROWEST = 0.12  # the narrowest piece a cut may leave, as a fraction of the group's height (a narrow 1)
 WIDEST = 1.6  # the widest candidate digit a cut may leave, as a fraction of the group's height
-MOST_CUTS = 10  # candidate cut columns per group at most (every run between two of them is read)
+MOST_CUTS = 10  # candidate cut lines per group at most, or 2.5 per height of width (every span between two is read)
 SHEARS = (0.0, -0.25, 0.25)  # the slants of cut lines, in x shift per row down (0.25: 14 degrees)
 # The score of a candidate digit: SPAN_WEIGHTS @ span_features(). Fitted by `python -m train.segmenter` to read
 # touching numbers of MNIST training digits right; it prints these constants.
 SPAN_WEIGHTS = np.array(
-    [-5.054, -4.038, -2.068, 1.96, 4.667, -4.116, -0.624, 0.084, 0.665, -0.346, 1.272, -1.22, 0.024, -0.364]
+    [-5.196, -4.832, -2.76, 2.27, 4.896, -2.577, -0.409, 0.062, 0.404, -0.331, 1.928, -1.593, -0.014, -0.105]
 )
 # per digit: mean and spread of log(width / height) of MNIST training digits drawn alone
 DIGIT_ASPECT = [
@@ -55,7 +55,7 @@ DIGIT_ASPECT = [
 ONE_DIGIT = 3.0  # the whole group's bonus as one digit: the smallest that never cuts a digit drawn alone wrongly
 # A wide group that the model reads whole this surely, and at most SURE_ASPECT x as wide as tall, is not cut: most
 # are single digits, and reading a group's pieces costs (train/segmenter.py measures what this loses on touching pairs)
-SURE, SURE_ASPECT = 0.99, 1.1
+SURE, SURE_ASPECT = 0.99, 1.0
 
 
 class Box(NamedTuple):
@@ -289,11 +289,12 @@ def cuts(mask: np.ndarray) -> list[Cut]:
         profile = np.bincount(u - u.min())
         found += [(int(profile[c]), c + int(u.min()), shear) for c in cut_columns(profile, h)]
     narrow = max(2, math.ceil(NARROWEST * h))
+    most = max(MOST_CUTS, math.ceil(2.5 * mask.shape[1] / h))  # a long run of touching digits needs more
     chosen: list[Cut] = []
     for ink, x, shear in sorted(found):
         if all(abs(x - other.x) >= narrow for other in chosen):
             chosen.append(Cut(float(x), shear, ink))
-            if len(chosen) == MOST_CUTS:
+            if len(chosen) == most:
                 break
     return sorted(chosen)
 
@@ -317,7 +318,7 @@ def cut_columns(profile: np.ndarray, height: int) -> list[int]:
     p = profile.astype(np.float32)
     left_peak = np.maximum.accumulate(p)
     right_peak = np.maximum.accumulate(p[::-1])[::-1]
-    valley = np.minimum(left_peak, right_peak) >= np.maximum(p + 2, 1.3 * p)  # a dip, not the edge of a curve
+    valley = np.minimum(left_peak, right_peak) >= p + np.maximum(2, 0.15 * p)  # a dip, not the edge of a curve
     valley[:narrow] = False
     valley[len(p) - narrow + 1 :] = False
     chosen: list[int] = []
