@@ -1,8 +1,8 @@
 """Reading whole numbers: images -> their digits, left to right, each through the MNIST recipe and the model.
 
 All the digits of all the images of a request go to the model in one call; a second call reads, for the groups
-of ink wide enough to be digits that touch, the candidate pieces that segmentation.candidates() cuts them into,
-and segmentation.choose() keeps a cut only when the pieces read clearly better than the whole.
+of ink that may be digits that touch (segmentation.worth_cutting()), the candidate pieces that
+segmentation.candidates() cuts them into, and segmentation.choose() picks how each group reads.
 """
 
 from __future__ import annotations

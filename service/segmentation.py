@@ -6,10 +6,12 @@ Connected components alone would split a 5 from its bar and merge digits that to
    bar, a 4 or a 7 in two strokes, a broken 8 (groups());
 3. groups small beside the tallest one are dots or specks, not digits, and are dropped; close neighbours of which
    one is short beside the two are pieces of one broken digit, and are joined;
-4. a group much wider than a digit of its height may be digits that touch: it gets candidate cut columns at the
-   valleys of its vertical ink projection, and every run of pieces between two of them is a candidate digit
-   (layout()). The classifier chooses among them (choose()): a cut is kept only when its pieces read with clearly
-   higher confidence than the whole, so a wide 0, 2 or 7 stays one digit.
+4. a group much wider than a digit of its height may be digits that touch: it gets candidate cut lines, upright or
+   slanted, at the valleys of its ink projected along them, and every span between two of them is a candidate
+   digit (candidates()). The model reads them all, and choose() takes the split with the best score: the model's
+   confidence and the pieces' shapes, weighed as train/segmenter.py fitted them on touching MNIST training digits
+   (the model alone is confidently wrong both ways: it reads a squeezed pair as one digit, and a digit's halves as
+   two), with a bonus for the whole group as one digit, so that a wide 0, 2 or 7 stays one digit.
 """
 
 from __future__ import annotations
