@@ -1,8 +1,8 @@
 """Reading whole numbers: images -> their digits, left to right, each through the MNIST recipe and the model.
 
 All the digits of all the images of a request go to the model in one call; a second call reads, for the groups
-of ink wide enough to be digits that touch, the candidate pieces that segmentation.candidates() cuts them into,
-and segmentation.choose() keeps a cut only when the pieces read clearly better than the whole.
+of ink that may be digits that touch (segmentation.worth_cutting()), the candidate pieces that
+segmentation.candidates() cuts them into, and segmentation.choose() picks how each group reads.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from service import segmentation
 from service.errors import NoDigit, TooManyDigits, batch_item
 from service.preprocessing import digit_input, image_ink
-from service.segmentation import Box, Group, Region
+from service.segmentation import Box, Candidates, Group
 
 Image = tuple[np.ndarray, tuple[int, int]]  # gray float32 [H, W] 0..1, and the (height, width) it was submitted at
 
@@ -44,14 +44,18 @@ class _Candidates:
     and probabilities of those read so far."""
 
     group: Group
-    regions: dict[tuple[int, int], Region]
+    found: Candidates
     read: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def cut(self) -> None:
         """Add the candidate pieces of a wide group; the whole, already read, keeps its reading."""
         whole = self.read.pop((0, 1))
-        self.regions = segmentation.candidates(self.group)
-        self.read[(0, max(j for _, j in self.regions))] = whole
+        self.found = segmentation.candidates(self.group)
+        self.read[(0, len(self.found.lines) + 1)] = whole
+
+    def chosen(self) -> list[tuple[int, int]]:
+        probabilities = {key: p for key, (_, p) in self.read.items()}
+        return segmentation.choose(self.group, self.found, probabilities)
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ def read(images: Sequence[Image], predictor, max_digits: int, batch: bool = Fals
             pages.append(_layout(gray, size, max_digits))
     groups = [group for page in pages for group in page.groups]
     _predict(predictor, groups)  # every group as one digit: one call for the whole request
-    wide = [group for group in groups if group.group.wide]
+    wide = [group for group in groups if segmentation.worth_cutting(group.group, group.read[(0, 1)][1])]
     for group in wide:
         group.cut()
     _predict(predictor, wide)  # the candidate pieces of the groups that may be digits that touch
@@ -92,15 +96,16 @@ def _layout(gray: np.ndarray, size: tuple[int, int], max_digits: int) -> _Page:
         raise TooManyDigits(f"found {len(members)} digits; the limit is {max_digits}")
     groups = segmentation.cut_out(ink, labels, stats, members)
     scale = (size[0] / gray.shape[0], size[1] / gray.shape[1])
-    return _Page([_Candidates(group, {(0, 1): group.region}) for group in groups], scale, size)
+    whole = [_Candidates(group, Candidates([], {(0, 1): group.region})) for group in groups]
+    return _Page(whole, scale, size)
 
 
 def _predict(predictor, groups: list[_Candidates]) -> None:
     """Read the candidate digits of `groups` not read yet, all in one model call."""
-    todo = [(group, key) for group in groups for key in group.regions if key not in group.read]
+    todo = [(group, key) for group in groups for key in group.found.regions if key not in group.read]
     if not todo:
         return
-    x = np.stack([digit_input(group.regions[key].ink) for group, key in todo])
+    x = np.stack([digit_input(group.found.regions[key].ink) for group, key in todo])
     for (group, key), row, p in zip(todo, x, predictor.predict(x), strict=True):
         group.read[key] = (row, p)
 
@@ -109,9 +114,9 @@ def _readings(page: _Page, max_digits: int) -> list[Reading]:
     """The chosen digits of a page, left to right, with boxes in the submitted image's pixels."""
     out = []
     for group in page.groups:
-        for key in segmentation.choose({key: float(p.max()) for key, (_, p) in group.read.items()}):
+        for key in group.chosen():
             x, p = group.read[key]
-            out.append(Reading(_submitted(group.regions[key].box, page.scale, page.size), x, p))
+            out.append(Reading(_submitted(group.found.regions[key].box, page.scale, page.size), x, p))
     if len(out) > max_digits:
         raise TooManyDigits(f"found {len(out)} digits; the limit is {max_digits}")
     return out

@@ -6,10 +6,12 @@ Connected components alone would split a 5 from its bar and merge digits that to
    bar, a 4 or a 7 in two strokes, a broken 8 (groups());
 3. groups small beside the tallest one are dots or specks, not digits, and are dropped; close neighbours of which
    one is short beside the two are pieces of one broken digit, and are joined;
-4. a group much wider than a digit of its height may be digits that touch: it gets candidate cut columns at the
-   valleys of its vertical ink projection, and every run of pieces between two of them is a candidate digit
-   (layout()). The classifier chooses among them (choose()): a cut is kept only when its pieces read with clearly
-   higher confidence than the whole, so a wide 0, 2 or 7 stays one digit.
+4. a group much wider than a digit of its height may be digits that touch: it gets candidate cut lines, upright or
+   slanted, at the valleys of its ink projected along them, and every span between two of them is a candidate
+   digit (candidates()). The model reads them all, and choose() takes the split with the best score: the model's
+   confidence and the pieces' shapes, weighed as train/segmenter.py fitted them on touching MNIST training digits
+   (the model alone is confidently wrong both ways: it reads a squeezed pair as one digit, and a digit's halves as
+   two), with a bonus for the whole group as one digit, so that a wide 0, 2 or 7 stays one digit.
 """
 
 from __future__ import annotations
@@ -21,18 +23,41 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from service.preprocessing import INK, MIN_EXTENT
+from service.preprocessing import INK, MIN_EXTENT, stroke_width
 
 OVERLAP = 0.5  # components whose x-extents overlap by this fraction of the narrower one's width are one digit
 SMALL = 0.3  # a group whose width and height are both under this fraction of the tallest group's height is a dot
 FAINT = 0.15  # a group with less ink than this fraction of the inkiest group's is a stray mark (a dotted line)
 # neighbours at most NEAR x their joint height apart, one of them under SHORT x that height, are one broken digit
 NEAR, SHORT = 0.15, 0.6
-WIDE = 0.9  # a group wider than this times its height may be touching digits: it gets candidate cuts
+WIDE = 0.9  # a group wider than this times its height may be touching digits: it gets candidate cuts...
+CUT_HEIGHT = 24  # ...if it is this many pixels tall: MNIST-sized digits (20 px) are too coarse to cut, and one digit
 NARROWEST = 0.12  # the narrowest piece a cut may leave, as a fraction of the group's height (a narrow 1)
 WIDEST = 1.6  # the widest candidate digit a cut may leave, as a fraction of the group's height
-MOST_CUTS = 6  # candidate cut columns per group at most (every run between two of them is read)
-PENALTY = 0.2  # log-confidence that each extra digit must gain: a cut is kept when p1 * p2 > p_whole * e^PENALTY
+MOST_CUTS = 10  # candidate cut lines per group at most, or 2.5 per height of width (every span between two is read)
+SHEARS = (0.0, -0.25, 0.25)  # the slants of cut lines, in x shift per row down (0.25: 14 degrees)
+# The score of a candidate digit: SPAN_WEIGHTS @ span_features(). Fitted by `python -m train.segmenter` to read
+# touching numbers of MNIST training digits right; it prints these constants.
+SPAN_WEIGHTS = np.array(
+    [-5.196, -4.832, -2.76, 2.27, 4.896, -2.577, -0.409, 0.062, 0.404, -0.331, 1.928, -1.593, -0.014, -0.105]
+)
+# per digit: mean and spread of log(width / height) of MNIST training digits drawn alone
+DIGIT_ASPECT = [
+    (-0.111, 0.194),
+    (-0.893, 0.421),
+    (-0.071, 0.22),
+    (-0.234, 0.207),
+    (-0.237, 0.21),
+    (-0.073, 0.258),
+    (-0.328, 0.2),
+    (-0.269, 0.211),
+    (-0.282, 0.216),
+    (-0.389, 0.19),
+]
+ONE_DIGIT = 3.0  # the whole group's bonus as one digit: the smallest that never cuts a digit drawn alone wrongly
+# A wide group that the model reads whole this surely, and at most SURE_ASPECT x as wide as tall, is not cut: most
+# are single digits, and reading a group's pieces costs (train/segmenter.py measures what this loses on touching pairs)
+SURE, SURE_ASPECT = 0.99, 1.0
 
 
 class Box(NamedTuple):
@@ -68,15 +93,19 @@ class Group:
 
     @property
     def wide(self) -> bool:
-        """Wide enough to be digits that touch: worth candidate cuts."""
-        return self.box.width > WIDE * self.box.height
+        """Wide enough to be digits that touch, and large enough to cut: worth candidate cuts."""
+        return self.box.width > WIDE * self.box.height and self.box.height >= CUT_HEIGHT
 
 
 def components(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(labels int32 [H, W], stats int32 [n + 1, 5]: x, y, width, height, area) of the ink mask's 8-connected
-    components; label 0, row 0 of stats, is the background."""
+    """(labels uint16 or int32 [H, W], stats int32 [n + 1, 5]: x, y, width, height, area) of the ink mask's
+    8-connected components; label 0, row 0 of stats, is the background."""
     mask = np.ascontiguousarray(ink > INK).view(np.uint8)
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_32S)
+    h, w = mask.shape
+    # 16-bit labels when they cannot overflow (8-connected components are at most one per 2x2 block): OpenCV is
+    # about twice as fast with them
+    ltype = cv2.CV_16U if ((h + 1) // 2) * ((w + 1) // 2) < 65535 else cv2.CV_32S
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=ltype)
     return labels, stats
 
 
@@ -94,7 +123,9 @@ def groups(stats: np.ndarray, shape: tuple[int, int]) -> list[list[int]]:
         for (box, members), area in zip(spans, areas, strict=True)
         if max(box.width, box.height) >= SMALL * tallest and area >= FAINT * max(areas)
     ]
-    specks = np.setdiff1d(np.arange(1, len(stats)), kept)
+    speck = np.ones(len(stats), bool)
+    speck[0], speck[kept] = False, False
+    specks = np.flatnonzero(speck)
     return [members + _specks_near(box, stats, specks) for box, members in _merge(spans, _pieces)]
 
 
@@ -196,31 +227,89 @@ def _own_ink(
     return crop, owners == group
 
 
-def candidates(group: Group) -> dict[tuple[int, int], Region]:
-    """A group's candidate digits: spans[(i, j)] lies between cut i and cut j, where cut 0 is the group's left edge
-    and the last cut its right edge; the span from the first to the last is the whole group. Only the whole
-    when no valley of its ink projection makes a plausible cut."""
+class Candidates(NamedTuple):
+    """A group's cut lines, left to right, and its candidate digits: regions[(i, j)] lies between cut i and cut j,
+    where cut 0 is the group's left edge and cut len(lines) + 1 its right edge; regions[(0, len(lines) + 1)] is
+    the whole group."""
+
+    lines: list[Cut]
+    regions: dict[tuple[int, int], Region]
+
+
+def candidates(group: Group) -> Candidates:
+    """A group's candidate digits (only the whole when no valley of its ink projection makes a plausible cut).
+
+    Handwriting slants, and slanted digits that touch overlap in x: cuts are lines, upright or slanted (SHEARS),
+    at the valleys of the ink projected along them (cuts()).
+    """
     box = group.box
     mask = group.ink > INK if group.mask is None else group.mask
-    edges = [0, *cut_columns(mask.sum(axis=0), box.height), box.width]
+    lines = cuts(mask)
+    rows = np.arange(box.height)[:, None] - box.height / 2
+    columns = np.arange(box.width)[None, :]
+    edges = [None, *lines, None]
     spans = {(0, len(edges) - 1): group.region}
     for i in range(len(edges) - 1):
         for j in range(i + 1, len(edges)):
-            if (i, j) not in spans and edges[j] - edges[i] <= WIDEST * box.height:
-                region = _piece(box, group.ink, mask, edges[i], edges[j])
-                if region is not None:
-                    spans[(i, j)] = region
-    return spans
+            if (i, j) in spans or not _apart(edges[i], edges[j], box.height):
+                continue
+            part = np.ones((box.height, box.width), bool)
+            if edges[i] is not None:
+                part &= columns >= edges[i].x + edges[i].shear * rows
+            if edges[j] is not None:
+                part &= columns < edges[j].x + edges[j].shear * rows
+            region = _piece(box, group.ink, mask, part)
+            if region is not None and region.box.width <= WIDEST * box.height:
+                spans[(i, j)] = region
+    return Candidates(lines, spans)
 
 
-def _piece(box: Box, crop: np.ndarray, mask: np.ndarray, left: int, right: int) -> Region | None:
-    """The candidate digit in columns [left, right) of a group: its ink cropped to its own box."""
-    part = mask[:, left:right]
-    rows, cols = np.flatnonzero(part.any(axis=1)), np.flatnonzero(part.any(axis=0))
+def _apart(a: Cut | None, b: Cut | None, height: int) -> bool:
+    """Do cut lines a and b (None: the group's edge) not cross within the group?"""
+    if a is None or b is None:
+        return True
+    return all(a.x + a.shear * y < b.x + b.shear * y for y in (-height / 2, height / 2))
+
+
+class Cut(NamedTuple):
+    """A candidate cut line through a group: x at mid-height, shear (x shift per row down), ink pixels it crosses."""
+
+    x: float
+    shear: float
+    ink: int
+
+
+def cuts(mask: np.ndarray) -> list[Cut]:
+    """Candidate cut lines of a group's ink mask [h, w], left to right: for each slant in SHEARS, the valleys of
+    the ink projected along it (cut_columns()); the least ink crossed first, lines that meet within a narrow digit's
+    width of each other merged, MOST_CUTS at most."""
+    h = mask.shape[0]
+    ys, xs = np.nonzero(mask)
+    found = []
+    for shear in SHEARS:
+        u = np.round(xs - shear * (ys - h / 2)).astype(np.int64)
+        profile = np.bincount(u - u.min())
+        found += [(int(profile[c]), c + int(u.min()), shear) for c in cut_columns(profile, h)]
+    narrow = max(2, math.ceil(NARROWEST * h))
+    most = max(MOST_CUTS, math.ceil(2.5 * mask.shape[1] / h))  # a long run of touching digits needs more
+    chosen: list[Cut] = []
+    for ink, x, shear in sorted(found):
+        if all(abs(x - other.x) >= narrow for other in chosen):
+            chosen.append(Cut(float(x), shear, ink))
+            if len(chosen) == most:
+                break
+    return sorted(chosen)
+
+
+def _piece(box: Box, crop: np.ndarray, mask: np.ndarray, part: np.ndarray) -> Region | None:
+    """The candidate digit made of the pixels `part` (bool [h, w]) of a group: its ink, cropped to its own box."""
+    own = mask & part
+    rows, cols = np.flatnonzero(own.any(axis=1)), np.flatnonzero(own.any(axis=0))
     if rows.size == 0:
         return None
-    top, bottom, x0, x1 = int(rows[0]), int(rows[-1]) + 1, left + int(cols[0]), left + int(cols[-1]) + 1
-    return Region(Box(box.x + x0, box.y + top, x1 - x0, bottom - top), crop[top:bottom, x0:x1])
+    top, bottom, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    ink = np.where(part[top:bottom, x0:x1], crop[top:bottom, x0:x1], 0).astype(np.float32)
+    return Region(Box(box.x + x0, box.y + top, x1 - x0, bottom - top), ink)
 
 
 def cut_columns(profile: np.ndarray, height: int) -> list[int]:
@@ -231,7 +320,7 @@ def cut_columns(profile: np.ndarray, height: int) -> list[int]:
     p = profile.astype(np.float32)
     left_peak = np.maximum.accumulate(p)
     right_peak = np.maximum.accumulate(p[::-1])[::-1]
-    valley = np.minimum(left_peak, right_peak) >= np.maximum(p + 2, 1.3 * p)  # a dip, not the edge of a curve
+    valley = np.minimum(left_peak, right_peak) >= p + np.maximum(2, 0.15 * p)  # a dip, not the edge of a curve
     valley[:narrow] = False
     valley[len(p) - narrow + 1 :] = False
     chosen: list[int] = []
@@ -243,18 +332,60 @@ def cut_columns(profile: np.ndarray, height: int) -> list[int]:
     return sorted(chosen)
 
 
-def choose(confidence: dict[tuple[int, int], float]) -> list[tuple[int, int]]:
-    """The spans (keys of candidates()) a group reads as, left to right, given each one's confidence: the split
-    with the highest total log-confidence, each digit after the first paying PENALTY (so a cut must clearly beat
-    the whole)."""
-    end = max(j for _, j in confidence)
+def worth_cutting(group: Group, whole: np.ndarray) -> bool:
+    """Should a group's candidate pieces be read, given what the model reads in it whole (`whole` [10])?"""
+    return group.wide and not (group.box.width <= SURE_ASPECT * group.box.height and whole.max() >= SURE)
+
+
+def span_features(region: Region, left: Cut | None, right: Cut | None, height: int, stroke: float, p) -> np.ndarray:
+    """What the score of a candidate digit weighs (SPAN_WEIGHTS): its shape against its group's `height`, the ink
+    its cuts cross (in strokes, `stroke` px wide; none at the group's edges), and what the model reads in it
+    (probabilities `p` [10]): float64 [len(SPAN_WEIGHTS)]."""
+    w, h = region.box.width, region.box.height
+    digit, confidence = int(p.argmax()), float(p.max())
+    wide, tall = w / height, h / height
+    crossed = [c.ink / stroke if c is not None else 0.0 for c in (left, right)]
+    odd = (math.log(w / h) - DIGIT_ASPECT[digit][0]) / DIGIT_ASPECT[digit][1]  # against digits read as this one
+    return np.array(
+        [
+            1.0,
+            wide,
+            wide * wide,
+            max(wide - 1, 0) ** 2,
+            tall,
+            (1 - tall) ** 2,
+            sum(crossed),
+            sum(max(c - 1, 0) ** 2 for c in crossed),
+            math.log(max(confidence, 1e-9)),
+            math.log(max(1 - confidence, 1e-9)),
+            wide * (digit == 1),
+            float(digit == 1),
+            odd * odd,
+            max(odd, 0) ** 2,
+        ]
+    )
+
+
+def choose(group: Group, found: Candidates, probabilities: dict[tuple[int, int], np.ndarray]) -> list[tuple[int, int]]:
+    """The candidate digits a group reads as, left to right, given what the model reads in each (`probabilities`,
+    keyed as found.regions): the split with the highest total score (span_features() weighed by SPAN_WEIGHTS), the
+    whole group as one digit favoured by ONE_DIGIT (a digit drawn alone must not be cut)."""
+    lines: list[Cut | None] = [None, *found.lines, None]
+    end = len(lines) - 1
+    if len(probabilities) == 1:
+        return list(probabilities)
+    mask = group.ink > INK if group.mask is None else group.mask
+    stroke = max(stroke_width(mask), 1.0)
     best: dict[int, tuple[float, list[tuple[int, int]]]] = {0: (0.0, [])}
     for j in range(1, end + 1):
-        options = [
-            (best[i][0] + math.log(max(confidence[(i, j)], 1e-12)) - PENALTY, [*best[i][1], (i, j)])
-            for i in range(j)
-            if i in best and (i, j) in confidence
-        ]
+        options = []
+        for i in range(j):
+            if i in best and (i, j) in probabilities:
+                features = span_features(
+                    found.regions[(i, j)], lines[i], lines[j], group.box.height, stroke, probabilities[(i, j)]
+                )
+                score = float(SPAN_WEIGHTS @ features) + (ONE_DIGIT if (i, j) == (0, end) else 0.0)
+                options.append((best[i][0] + score, [*best[i][1], (i, j)]))
         if options:
             best[j] = max(options, key=lambda option: option[0])
     return best[end][1]

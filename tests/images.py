@@ -28,48 +28,14 @@ def mnist_as_image(digit: np.ndarray, scale: int = 10, invert: bool = True) -> I
     return image.resize((28 * scale, 28 * scale), Image.Resampling.BILINEAR)
 
 
-def digit_strokes(digit: np.ndarray, height: int, brush: int = 2) -> np.ndarray:
-    """A 28x28 MNIST digit as solid canvas strokes (bench/canvas_eval.py's), cropped: ink [h, w] in {0, 1}."""
-    from bench.canvas_eval import strokes
-    from service.preprocessing import crop_to_ink
-
-    return crop_to_ink(strokes(digit, height, brush), 0.5)
-
-
-def touching_left(canvas: np.ndarray, ink: np.ndarray, top: int, left: int) -> int:
-    """The largest left edge, at most `left`, at which `ink` [h, w] (its top at row `top`) touches the ink already
-    on `canvas` (8-connected): slid leftwards a column at a time; `left` if it never does."""
-    import cv2
-
-    h, w = ink.shape
-    grown = cv2.dilate(np.pad(ink > 0.5, 1).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # [h + 2, w + 2]
-    for x in range(left, max(left - w, 1) - 1, -1):
-        if (grown & (canvas[top - 1 : top + h + 1, x - 1 : x + w + 1] > 0.5)).any():
-            return x
-    return left
-
-
 def number_image(
-    inks: list[np.ndarray], gaps: list[int | None], slope: float = 0.0, margin: int = 30, dark_on_light: bool = True
+    inks: list[np.ndarray], gaps: list[int | None], slope: float = 0.0, dark_on_light: bool = True
 ) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
-    """Digit inks [h, w] (1 = ink) written left to right, bottoms on a line rising `slope` px per px: gaps[i] px
-    between digit i's and digit i+1's boxes (negative: boxes overlap; None: the two touch). -> (image, the
-    (x, y, width, height) box of each digit in it)."""
-    height = max(ink.shape[0] for ink in inks)
-    width = sum(ink.shape[1] for ink in inks) + sum(abs(g or 0) for g in gaps) + 2 * margin
-    rise = int(abs(slope) * width) + 1
-    canvas = np.zeros((height + rise + 2 * margin, width), np.float32)
-    boxes, left = [], margin
-    for i, ink in enumerate(inks):
-        h, w = ink.shape
-        top = margin + height - h + round(rise / 2 - slope * (left - width / 2))
-        if i and gaps[i - 1] is None:
-            left = touching_left(canvas, ink, top, left)
-        region = canvas[top : top + h, left : left + w]
-        np.maximum(region, ink, out=region)
-        boxes.append((left, top, w, h))
-        left += w + (gaps[i] if i < len(gaps) and gaps[i] is not None else 0)
-    level = (np.clip(canvas, 0, 1) * 255).round().astype(np.uint8)
+    """train.numbers.compose() as an 8-bit image, dark ink on light paper (or light on dark): (image, digit boxes)."""
+    from train.numbers import compose
+
+    ink, boxes = compose(inks, gaps, slope)
+    level = (np.clip(ink, 0, 1) * 255).round().astype(np.uint8)
     return Image.fromarray(255 - level if dark_on_light else level, mode="L"), boxes
 
 

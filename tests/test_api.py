@@ -578,10 +578,11 @@ def test_batch_too_many_digits_names_the_image(client):
 
 
 def test_real_model_reads_a_number_through_every_path(real_client, fixture_data):
-    from tests.images import digit_strokes, number_image
+    from tests.images import number_image
+    from train.numbers import digit_ink
 
     picks = [0, 1, 2, 3, 4]  # 7, 2, 1, 0, 4
-    inks = [digit_strokes(fixture_data.x_test[i], 150) for i in picks]
+    inks = [digit_ink(fixture_data.x_test[i], 150) for i in picks]
     image, _ = number_image(inks, [40, 25, 60, 30])
     truth = "".join(str(fixture_data.y_test[i]) for i in picks)
     blob = encode(image)

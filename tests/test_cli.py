@@ -195,8 +195,10 @@ def test_access_log_level_is_read_from_the_environment(monkeypatch, tmp_path, va
 
 
 def test_predict_cli_prints_the_number(tmp_path, fixture_data, images):
+    from train.numbers import digit_ink
+
     picks = [0, 1, 2]  # 7, 2, 1
-    inks = [images.digit_strokes(fixture_data.x_test[i], 150) for i in picks]
+    inks = [digit_ink(fixture_data.x_test[i], 150) for i in picks]
     number, _ = images.number_image(inks, [40, 40])
     path = tmp_path / "number.png"
     path.write_bytes(images.encode(number))
