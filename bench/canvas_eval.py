@@ -21,23 +21,10 @@ import numpy as np
 from PIL import Image
 
 from bench.results import emit
-from service.preprocessing import crop_to_ink, dilate, erode, resize
+from service.preprocessing import resize
+from train.numbers import solid_strokes
 
 STYLES = ("dark-on-white", "dark-on-transparent", "light-on-dark")
-
-
-def strokes(digit: np.ndarray, height: int, width_change: int) -> np.ndarray:
-    """A 28x28 uint8 digit -> solid strokes [h, w] in {0, 1}, `height` px tall, widened/narrowed."""
-    crop = crop_to_ink(digit.astype(np.float32) / 255.0, 0.2)
-    scale = height / crop.shape[0]
-    big = resize(crop, (height, max(1, round(crop.shape[1] * scale))))
-    mask = (big > 0.45).astype(np.float32)  # canvas brushes are solid, not grey
-    if width_change > 0:
-        mask = dilate(mask, width_change)
-    elif width_change < 0:
-        thinned = erode(mask, -width_change)
-        mask = thinned if thinned.sum() > 0.25 * mask.sum() else mask  # keep the digit drawable
-    return mask
 
 
 def render_canvas(
@@ -46,7 +33,7 @@ def render_canvas(
     """PNG bytes of `digit` drawn as a canvas user would draw it."""
     h_canvas, w_canvas = size
     height = int(rng.integers(int(0.35 * h_canvas), int(0.85 * h_canvas)))
-    mask = strokes(digit, height, int(rng.integers(-3, 9)))
+    mask = solid_strokes(digit, height, int(rng.integers(-3, 9)))
     mask = mask[:h_canvas, :w_canvas]
     top = int(rng.integers(0, h_canvas - mask.shape[0] + 1))
     left = int(rng.integers(0, w_canvas - mask.shape[1] + 1))

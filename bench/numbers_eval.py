@@ -35,9 +35,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from bench.canvas_eval import STYLES as CANVAS_STYLES
-from bench.canvas_eval import encode, strokes
+from bench.canvas_eval import encode
 from bench.results import ROOT, emit
 from service.preprocessing import crop_to_ink, dilate, resize
+from train import numbers as drawn
 
 LENGTHS = (2, 3, 4, 5, 6)
 # gap kind -> space between neighbours, in units of the number's digit height: between their ink boxes, or for
@@ -120,7 +121,7 @@ def make_number(images: np.ndarray, labels: np.ndarray, spec: Spec, rng: np.rand
 def digit_ink(digit: np.ndarray, medium: str, height: int, brush: int) -> np.ndarray:
     """A 28x28 uint8 MNIST digit -> its ink [h, w] 0..1 cropped, `height` px tall before the brush widens it."""
     if medium == "canvas":
-        return crop_to_ink(strokes(digit, height, brush), 0.5)  # solid strokes, as canvas_eval draws them
+        return drawn.digit_ink(digit, height, brush)  # solid strokes, as canvas_eval draws them
     crop = crop_to_ink(digit.astype(np.float32) / 255.0, 0.2)
     grey = np.clip(resize(crop, (height, max(1, round(crop.shape[1] * height / crop.shape[0])))), 0, 1)
     return crop_to_ink(dilate(grey, brush) if brush > 0 else grey, 0.1)  # pen ink keeps its soft edges

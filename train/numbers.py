@@ -10,18 +10,25 @@ import numpy as np
 from service.preprocessing import crop_to_ink, dilate, erode, resize
 
 
-def digit_ink(digit: np.ndarray, height: int, brush: int = 2) -> np.ndarray:
-    """A 28x28 uint8 MNIST digit as solid strokes `height` px tall, widened (or thinned) by `brush` px, as
-    bench/canvas_eval.py draws digits: ink [h, w] in {0, 1}, cropped."""
+def solid_strokes(digit: np.ndarray, height: int, brush: int = 2) -> np.ndarray:
+    """A 28x28 uint8 MNIST digit as solid strokes `height` px tall, widened (or thinned) by `brush` px, as a canvas
+    brush draws: ink [h, w] in {0, 1} (a widened digit keeps the margin dilation adds). bench/canvas_eval.py
+    draws its digits with it too."""
     crop = crop_to_ink(digit.astype(np.float32) / 255.0, 0.2)
-    big = resize(crop, (height, max(1, round(crop.shape[1] * height / crop.shape[0]))))
+    scale = height / crop.shape[0]
+    big = resize(crop, (height, max(1, round(crop.shape[1] * scale))))
     mask = (big > 0.45).astype(np.float32)  # canvas brushes are solid, not grey
     if brush > 0:
         mask = dilate(mask, brush)
     elif brush < 0:
         thinned = erode(mask, -brush)
         mask = thinned if thinned.sum() > 0.25 * mask.sum() else mask  # keep the digit drawable
-    return crop_to_ink(mask, 0.5)
+    return mask
+
+
+def digit_ink(digit: np.ndarray, height: int, brush: int = 2) -> np.ndarray:
+    """solid_strokes(), cropped to its ink."""
+    return crop_to_ink(solid_strokes(digit, height, brush), 0.5)
 
 
 def touching_left(canvas: np.ndarray, ink: np.ndarray, top: int, left: int) -> int:
