@@ -102,6 +102,18 @@ def expect_digit(page: Page, digit: int) -> None:
     assert 0.99 <= sum(probs) <= 1.01, probs
 
 
+def expect_error_shown(page: Page, text) -> None:
+    """The status line shows the error `text` (a string or a pattern), the page is idle and shows no prediction."""
+    status = page.get_by_test_id("status")
+    if isinstance(text, re.Pattern):
+        expect(status).to_contain_text(text)
+    else:
+        expect(status).to_have_text(text)
+    expect(status).to_have_class(re.compile("is-error"))
+    wait_idle(page)
+    expect_no_prediction(page)
+
+
 def expect_no_prediction(page: Page) -> None:
     expect(page.get_by_test_id("prediction")).to_have_text("")
     for d in range(10):
@@ -290,16 +302,12 @@ def test_busy_ends_and_an_error_shows_when_the_server_is_unreachable(page, live_
     open_page(page, live_server)
     predictions.mode = "fail"
     draw(page, ONE)
-    status = page.get_by_test_id("status")
-    expect(status).to_contain_text("Could not reach the server")
-    expect(status).to_have_class(re.compile("is-error"))
-    wait_idle(page)
-    expect_no_prediction(page)
+    expect_error_shown(page, re.compile("Could not reach the server"))
     predictions.mode = "pass"  # the connection is back: the next stroke is predicted
     page.get_by_test_id("clear").click()
     draw(page, ONE)
     expect_digit(page, 1)
-    expect(status).not_to_have_class(re.compile("is-error"))
+    expect(page.get_by_test_id("status")).not_to_have_class(re.compile("is-error"))
 
 
 def test_clear_resets_prediction_and_bars(page, live_server):
@@ -801,11 +809,7 @@ def test_too_many_digits_is_explained(page, live_server):
     page.route(is_predict, lambda route: route.fulfill(status=422, json=error))
     open_page(page, live_server)
     draw(page, ONE)
-    status = page.get_by_test_id("status")
-    expect(status).to_have_text("Too many digits: found 23 digits; the limit is 20")
-    expect(status).to_have_class(re.compile("is-error"))
-    wait_idle(page)
-    expect_no_prediction(page)
+    expect_error_shown(page, "Too many digits: found 23 digits; the limit is 20")
     expect(page.get_by_test_id("digit-box")).to_have_count(0)
 
 
