@@ -11,7 +11,17 @@ import warnings
 import zlib
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageOps,
+    JpegImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
 
 from service.errors import InvalidImage, TooLarge, UnsupportedMediaType
 
@@ -21,6 +31,10 @@ except ImportError:  # pragma: no cover
     pyspng = None
 
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
+# The decoders of exactly these formats, registered up front. Otherwise the first upload in a format that Pillow's
+# preinit() does not load (WebP, TIFF, or anything unidentified) makes Pillow import all of its ~40 plugins (PDF,
+# PSD, FITS...): about 1 MB more in each worker, first allocated in the middle of whatever load is running.
+_DECODERS = (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin, TiffImagePlugin, WebPImagePlugin)
 WORKING_SIDE = 1024  # larger images are shrunk first: the digit ends up 20 px tall anyway
 # 8-bit images are then box-reduced by a whole factor towards this short side (a 280 px canvas to 140):
 # the stroke is normalised at 80 px and the digit ends at 20, so nothing is lost, and every later

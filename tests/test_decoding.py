@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import struct
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -24,6 +27,7 @@ from service.decoding import (
     to_gray,
 )
 from service.errors import ApiError, InvalidImage, TooLarge, UnsupportedMediaType
+from tests.conftest import ROOT
 from tests.images import drawn_one, encode
 
 
@@ -180,6 +184,24 @@ def test_corrupt_png_data_is_invalid():
 def test_non_images_are_unsupported(blob):
     with pytest.raises(UnsupportedMediaType):
         decode(blob)
+
+
+def test_only_the_accepted_formats_decoders_are_ever_loaded():
+    """An unidentified upload must not make Pillow import all of its plugins (PDF, PSD...) into the worker."""
+    code = (
+        "import sys\n"
+        "from service.decoding import decode\n"
+        "from service.errors import UnsupportedMediaType\n"
+        "try:\n"
+        "    decode(b'%PDF-1.4 not an image we accept')\n"
+        "except UnsupportedMediaType:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('PIL.') and m.endswith('ImagePlugin')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    loaded = {name.removeprefix("PIL.").removesuffix("ImagePlugin") for name in ast.literal_eval(out.stdout)}
+    assert {"Pdf", "Psd", "Eps"}.isdisjoint(loaded)
+    assert {"Png", "Jpeg", "Gif", "Bmp", "WebP", "Tiff"} <= loaded
 
 
 def test_empty_bytes_are_invalid():
