@@ -10,10 +10,10 @@ from flask import Blueprint, Request, current_app, jsonify, request
 from PIL import Image
 
 from service import inputs
-from service.errors import BadRequest, UnsupportedMediaType
+from service.errors import BadRequest, NotADigit, UnsupportedMediaType
 from service.observability import record_predictions
 from service.openapi import spec
-from service.predictor import ModelRegistry
+from service.predictor import ModelRegistry, Predictor
 from service.reading import Reading, read
 
 bp = Blueprint("api", __name__)
@@ -34,25 +34,37 @@ def png_data_url(x: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def digit_entry(reading: Reading, include_input: bool) -> dict:
-    """One digit of the answer: what it is, how sure, and where (in the submitted image's pixels)."""
+def digit_entry(reading: Reading, is_digit: bool, include_input: bool) -> dict:
+    """One position of the answer: the digit (None when it is not one), how sure, and where (in the submitted
+    image's pixels)."""
     entry = {
-        "digit": reading.digit,
+        "digit": reading.digit if is_digit else None,
         "confidence": reading.confidence,
         "probabilities": [float(v) for v in reading.probabilities],
         "box": reading.box._asdict(),
     }
+    if not is_digit:
+        entry["reason"] = "not_a_digit"
     if include_input:
         entry["input"] = png_data_url(reading.input)
     return entry
 
 
-def answer(readings: list[Reading], model: dict, include_input: bool) -> dict:
-    """One image's answer: the number, each digit, and, as before numbers were read, the first digit's fields."""
-    digits = [digit_entry(r, include_input) for r in readings]
+def answer(readings: list[Reading], predictor: Predictor, include_input: bool, batch: bool) -> dict:
+    """One image's answer: the number, each digit, and, as before numbers were read, the first digit's fields.
+
+    A single image in which nothing is a digit is refused (NotADigit); in a batch, it is an answer whose number
+    is None, so that one scribble does not fail the others."""
+    accepted = predictor.is_digit(np.stack([r.probabilities for r in readings]))
+    digits = [digit_entry(r, bool(ok), include_input) for r, ok in zip(readings, accepted, strict=True)]
+    if not batch and not accepted.any():
+        first = digits[0]
+        details = {"probabilities": first["probabilities"], "confidence": first["confidence"]}
+        raise NotADigit("this does not look like a digit", details=details | {"digits": digits})
     first = digits[0]
+    model = {"name": predictor.info.name, "version": predictor.info.version}
     result = {
-        "number": "".join(str(d["digit"]) for d in digits),
+        "number": "".join(str(d["digit"]) for d in digits) if accepted.all() else None,
         "digits": digits,
         "digit": first["digit"],
         "confidence": first["confidence"],
@@ -87,9 +99,9 @@ def predict():
     images, batch = read_images(request)
     include = "input" in request.args.get("include", "").split(",")
     pages = read(images, predictor, settings().max_digits, batch)
-    model = {"name": predictor.info.name, "version": predictor.info.version}
-    results = [answer(readings, model, include) for readings in pages]
-    record_predictions(predictor.info.name, [r.digit for readings in pages for r in readings], len(images))
+    results = [answer(readings, predictor, include, batch) for readings in pages]
+    digits = [d["digit"] for result in results for d in result["digits"] if d["digit"] is not None]
+    record_predictions(predictor.info.name, digits, len(images))
     return jsonify({"predictions": results} if batch else results[0])
 
 

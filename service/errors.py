@@ -18,9 +18,10 @@ class ApiError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, code: str | None = None):
+    def __init__(self, message: str, code: str | None = None, details: dict | None = None):
         super().__init__(message)
         self.message = message
+        self.details = details
         if code:
             self.code = code
 
@@ -47,6 +48,12 @@ class RequestTimeout(ApiError):
 
 class NoDigit(ApiError):
     status, code = 422, "no_digit"
+
+
+class NotADigit(ApiError):
+    """Nothing in the image looks like a digit to the model; details carry what it would have guessed."""
+
+    status, code = 422, "not_a_digit"
 
 
 class TooManyDigits(ApiError):
@@ -79,8 +86,11 @@ def batch_item(index: int | None) -> Iterator[None]:
         raise
 
 
-def error_body(code: str, message: str) -> dict:
-    return {"error": {"code": code, "message": message}}
+def error_body(code: str, message: str, details: dict | None = None) -> dict:
+    error = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return {"error": error}
 
 
 def _wants_json() -> bool:
@@ -91,7 +101,7 @@ def _wants_json() -> bool:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(e: ApiError):
-        response = jsonify(error_body(e.code, e.message))
+        response = jsonify(error_body(e.code, e.message, e.details))
         if getattr(e, "retry_after", None):
             response.headers["Retry-After"] = str(e.retry_after)
         return response, e.status

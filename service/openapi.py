@@ -47,7 +47,11 @@ def _schemas(max_batch: int, max_digits: int) -> dict[str, Any]:
                 "error": {
                     "type": "object",
                     "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "details": {"type": "object", "description": "for not_a_digit: the model's guesses"},
+                    },
                 }
             },
         },
@@ -60,8 +64,10 @@ def _schemas(max_batch: int, max_digits: int) -> dict[str, Any]:
             "properties": {
                 "number": {
                     "type": "string",
+                    "nullable": True,
                     "pattern": "^[0-9]+$",
-                    "description": 'the digits read, left to right ("7" for one digit)',
+                    "description": 'the digits read, left to right ("7" for one digit); null when a position is '
+                    "not a digit",
                 },
                 "digits": {
                     "type": "array",
@@ -70,7 +76,13 @@ def _schemas(max_batch: int, max_digits: int) -> dict[str, Any]:
                     "items": {"$ref": "#/components/schemas/Digit"},
                     "description": "one entry per digit read, left to right",
                 },
-                "digit": {"type": "integer", "minimum": 0, "maximum": 9, "description": "the first digit"},
+                "digit": {
+                    "type": "integer",
+                    "nullable": True,
+                    "minimum": 0,
+                    "maximum": 9,
+                    "description": "the first digit (null when it is not a digit)",
+                },
                 "confidence": {"type": "number", "minimum": 0, "maximum": 1, "description": "the first digit's"},
                 "probabilities": {**probabilities, "description": "the first digit's softmax output; index = digit"},
                 "model": {"$ref": "#/components/schemas/ModelRef"},
@@ -84,8 +96,24 @@ def _schemas(max_batch: int, max_digits: int) -> dict[str, Any]:
             "type": "object",
             "required": ["digit", "confidence", "probabilities", "box"],
             "properties": {
-                "digit": {"type": "integer", "minimum": 0, "maximum": 9},
-                "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                "digit": {
+                    "type": "integer",
+                    "nullable": True,
+                    "minimum": 0,
+                    "maximum": 9,
+                    "description": "null when the model does not take this position for a digit (see reason)",
+                },
+                "reason": {
+                    "type": "string",
+                    "enum": ["not_a_digit"],
+                    "description": "only when digit is null: why; probabilities still hold the model's guesses",
+                },
+                "confidence": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "description": "the top probability, calibrated (temperature scaling, see the model's metadata)",
+                },
                 "probabilities": probabilities,
                 "box": {"$ref": "#/components/schemas/Box"},
                 "input": {
@@ -154,8 +182,10 @@ def spec(settings) -> dict[str, Any]:
         ),
         "415": _error("unsupported content type or image format"),
         "422": _error(
-            "`no_digit`: no digit found, the image is blank or nearly blank; `too_many_digits`: more than "
-            f"{settings.max_digits} digits (MAX_DIGITS) in one image"
+            "`no_digit`: no digit found, the image is blank or nearly blank; `not_a_digit`: nothing in the "
+            "(single) image looks like a digit to the model, with its guesses in `error.details` (`probabilities`, "
+            "`confidence`, `digits`); in a batch such an image is an answer whose `number` is null; "
+            f"`too_many_digits`: more than {settings.max_digits} digits (MAX_DIGITS) in one image"
         ),
         "429": _error("rate limit exceeded (only when RATE_LIMIT is set); see Retry-After"),
     }

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from service.calibration import is_digit, temper
 from service.contract import ModelLoadError, complete_versions, latest_version, read_metadata
 from service.errors import UnknownModel
 from service.runtimes import RUNTIMES, load_runtime
@@ -39,6 +40,10 @@ class Predictor:
         except Exception as e:  # noqa: BLE001 - TensorFlow and LiteRT raise their own types; start-up stops here
             raise ModelLoadError(f"cannot load the model in {model_dir}: {type(e).__name__}: {e}") from e
         self.info = ModelInfo(metadata["name"], int(metadata["version"]), str(model_dir), metadata)
+        # Calibration and "not a digit" (service/calibration.py): a model exported without them is taken as it is,
+        # uncalibrated, refusing nothing.
+        self.temperature = float(metadata.get("calibration", {}).get("temperature", 1.0))
+        self.threshold = float(metadata.get("rejection", {}).get("threshold", 0.0))
         self.warm_up()
         log.info(
             "loaded %s v%s (%s) from %s in %.2fs",
@@ -57,10 +62,13 @@ class Predictor:
                 raise ModelLoadError(f"{self.info.path}: warm-up output {raw.shape} is not softmax [N, 10]")
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """float32 [N, 28, 28] in 0..255 (white on black) -> probabilities float64 [N, 10], each row summing to 1."""
-        probs = self.runtime.predict(images).astype(np.float64)  # the runtime's float32 [N, 10] softmax...
-        probs /= probs.sum(axis=1, keepdims=True)  # ...sums to 1 only within float32 rounding
-        return probs
+        """float32 [N, 28, 28] in 0..255 (white on black) -> calibrated probabilities float64 [N, 10], each row
+        summing to 1 (the runtime's float32 softmax sums to 1 only within float32 rounding)."""
+        return temper(self.runtime.predict(images), self.temperature)
+
+    def is_digit(self, probabilities: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities [N, 10] -> bool [N]: confident enough to be read as a digit at all."""
+        return is_digit(probabilities, self.threshold)
 
 
 class ModelRegistry:

@@ -51,10 +51,13 @@ class FakePredictor:
 
     Its answer is a real function of the input, not a constant: the digit is the number of
     bright pixels modulo 10, so tests can tell that the image they sent is the one predicted.
-    With `fail`, predict() records the input and then raises that exception: a bug of ours.
+    With `fail`, predict() records the input and then raises that exception: a bug of ours. With `refuse`, the
+    digits it reads as one of those are not digits to it (is_digit() is False), as a real model's threshold does.
     """
 
-    def __init__(self, name: str = "fake", version: int = 7, fail: Exception | None = None):
+    def __init__(
+        self, name: str = "fake", version: int = 7, fail: Exception | None = None, refuse: frozenset = frozenset()
+    ):
         from types import SimpleNamespace
 
         from service.predictor import ModelInfo
@@ -62,7 +65,13 @@ class FakePredictor:
         self.info = ModelInfo(name, version, "/nowhere", {"name": name, "version": version})
         self.runtime = SimpleNamespace(name="fake")
         self.fail = fail
+        self.refuse = refuse
         self.calls: list = []
+
+    def is_digit(self, probabilities):
+        import numpy as np
+
+        return ~np.isin(probabilities.argmax(axis=1), list(self.refuse))
 
     def predict(self, images):
         import numpy as np

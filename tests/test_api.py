@@ -599,3 +599,62 @@ def test_real_model_reads_a_number_through_every_path(real_client, fixture_data)
         # no floor: cnn v1 reads this number right on every path (measured 2026-11-23 by this test)
         assert bodies[0]["number"] == truth
     assert bodies[1]["number"] == str(fixture_data.y_test[5])
+
+
+# ---- not a digit: what the model refuses (its threshold; here the fake's `refuse`) --------------------------------
+
+
+def fake_digits(client, blob: bytes) -> list[int]:
+    """What the fake reads at each position of an image, when it refuses nothing."""
+    return [d["digit"] for d in client.post("/predict", data=blob, content_type="image/png").json["digits"]]
+
+
+def test_a_single_image_that_is_not_a_digit_is_422_with_the_guesses(make_predictor, client):
+    (seen,) = fake_digits(client, PNG)
+    app = create_app(predictor=make_predictor(refuse=frozenset({seen})))
+    response = app.test_client().post("/predict", data=PNG, content_type="image/png")
+    assert response.status_code == 422
+    error = response.json["error"]
+    assert error["code"] == "not_a_digit" and "not look like a digit" in error["message"]
+    probabilities = error["details"]["probabilities"]
+    assert len(probabilities) == 10 and abs(sum(probabilities) - 1) < 1e-9
+    assert int(np.argmax(probabilities)) == seen and error["details"]["confidence"] == max(probabilities)
+    assert error["details"]["digits"][0]["reason"] == "not_a_digit"
+
+
+def test_a_number_with_a_position_that_is_not_a_digit_has_no_number(make_predictor, client):
+    from tests.images import number_image, pen_digit
+
+    image, _ = number_image([pen_digit(d, 200, 120, 14) for d in "147"], [60, 60])
+    blob = encode(image)
+    seen = fake_digits(client, blob)
+    refused = seen[1]
+    assert len(seen) == 3 and seen.count(refused) == 1
+    body = create_app(predictor=make_predictor(refuse=frozenset({refused}))).test_client()
+    body = body.post("/predict", data=blob, content_type="image/png").json
+    assert body["number"] is None and len(body["digits"]) == 3
+    for d, digit in zip(body["digits"], seen, strict=True):
+        if digit == refused:
+            assert d["digit"] is None and d["reason"] == "not_a_digit"
+            assert int(np.argmax(d["probabilities"])) == refused  # the guess is still there, for the page
+        else:
+            assert d["digit"] == digit and "reason" not in d
+
+
+def test_in_a_batch_a_non_digit_does_not_fail_the_others(make_predictor, client, fixture_data):
+    (seen,) = fake_digits(client, PNG)
+    other = {"pixels": fixture_data.x_test[0].tolist()}
+    app = create_app(predictor=make_predictor(refuse=frozenset({seen})))
+    response = app.test_client().post("/predict", json={"images": [data_url(PNG), other]})
+    assert response.status_code == 200
+    first, second = response.json["predictions"]
+    assert first["number"] is None and first["digit"] is None and first["digits"][0]["reason"] == "not_a_digit"
+    if second["digits"][0]["digit"] != seen:  # the fake may read the other image as the same digit
+        assert second["number"] == str(second["digit"])
+
+
+def test_blank_images_are_still_no_digit_not_not_a_digit(make_predictor):
+    blank = encode(Image.new("L", (280, 280), 255))
+    app = create_app(predictor=make_predictor(refuse=frozenset(range(10))))
+    response = app.test_client().post("/predict", data=blank, content_type="image/png")
+    assert response.status_code == 422 and response.json["error"]["code"] == "no_digit"

@@ -54,6 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="export name (default: the arch)")
     p.add_argument("--version", type=int, help="export version (default: next free)")
     p.add_argument("--max-train", type=int, help="use only the first N training images (quick runs)")
+    p.add_argument(
+        "--init-from", metavar="DIR", help="start from this exported version's weights (models/cnn/1): fine-tuning"
+    )
+    p.add_argument(
+        "--outliers",
+        type=int,
+        default=d.outliers,
+        help="add N synthetic non-digits (letters, symbols, shapes, overlaid digits) taught as 'none of the ten', "
+        "so that the model can say 'not a digit' (outlier exposure; default: %(default)s)",
+    )
+    p.add_argument(
+        "--outlier-weight",
+        type=float,
+        default=d.outlier_weight,
+        help="a non-digit's weight in the loss (default: %(default)s)",
+    )
     p.add_argument("--no-report", dest="report", action="store_false", help="skip the PNG/Markdown report")
     p.add_argument(
         "--quiet", dest="verbose", action="store_const", const=0, default=d.verbose, help="no per-epoch progress"

@@ -40,6 +40,9 @@ class TrainConfig:
     version: int | None = None  # default: next free version under out/name
     max_train: int | None = None  # cap on training images, for quick runs
     report: bool = True
+    init_from: str | None = None  # a version directory (models/cnn/1) whose weights training starts from
+    outliers: int = 0  # synthetic non-digits (train/nondigits.py) added to the training set, taught as "none of ten"
+    outlier_weight: float = 0.5  # their share of the loss, per image, against a digit's 1
     verbose: int = 2
     extra: dict = field(default_factory=dict)
 

@@ -1,0 +1,53 @@
+"""`python -m train.calibrate models/cnn/2`: fit (again) an export's temperature and "not a digit" threshold on
+validation data and record them in its metadata.json, with a reliability diagram in its report.
+
+digits-train does this itself at the end of every export; this command is for exports made before, or to
+re-fit after the non-digit sources change. The model's weights and files are not touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from service.calibration import expected_calibration_error, temper
+from service.contract import REPORT_DIR, read_metadata, write_metadata
+from train.config import TrainConfig
+from train.data import load_mnist
+from train.evaluate import predict_in_batches, savedmodel_predict
+from train.trainer import fit_calibration
+
+
+def recalibrate(model_dir: Path, data_dir: str | None) -> dict:
+    metadata = read_metadata(model_dir)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in metadata["hyperparameters"].items() if k in fields})
+    data = load_mnist(data_dir)
+    predict = savedmodel_predict(str(model_dir))
+    fitted = fit_calibration(config, data, predict)
+    probs = temper(predict_in_batches(predict, data.x_test), fitted["calibration"]["temperature"])
+    fitted["calibration"]["test_ece"] = round(expected_calibration_error(probs, data.y_test), 5)
+    if (model_dir / REPORT_DIR).is_dir():
+        from train.calibration import reliability_diagram
+
+        path = model_dir / REPORT_DIR / "reliability.png"
+        reliability_diagram(probs, data.y_test, path, "MNIST test, calibrated")
+    write_metadata(model_dir, {**metadata, **fitted})
+    return fitted
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.calibrate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("model_dirs", nargs="+", type=Path, help="export version directories (models/cnn/2)")
+    parser.add_argument("--data-dir", help="MNIST IDX directory (default: $MNIST_DIR, else Keras's download)")
+    args = parser.parse_args(argv)
+    for model_dir in args.model_dirs:
+        fitted = recalibrate(model_dir, args.data_dir)
+        print(model_dir, fitted)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
