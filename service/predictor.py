@@ -127,6 +127,8 @@ class ModelRegistry:
                     "test_accuracy": meta.get("metrics", {}).get("test_accuracy"),
                     "input": meta.get("contract", {}).get("input"),
                     "preprocessing": meta.get("contract", {}).get("preprocessing"),
+                    "calibration": meta.get("calibration"),
+                    "rejection": meta.get("rejection"),
                 }
             )
         return out

@@ -50,10 +50,12 @@
   const readoutNote = $("readout-note");
   const modelPicker = $("model-picker");
   const modelSelect = $("model");
+  const probsPanel = $("probs-title").parentElement;
   const bars = Array.from({ length: 10 }, (_, d) => document.querySelector(`[data-testid="prob-${d}"]`));
 
   const PREDICT_URL = document.body.dataset.predictUrl || "/predict";
   const MODELS_URL = document.body.dataset.modelsUrl || "/v1/models";
+  const unsureBelow = new Map(); // model name -> the confidence below which the page says "not sure"
   const percent = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1 });
 
   // ---- live prediction scheduling ----
@@ -410,6 +412,16 @@
 
   /* The answer's digits, left to right; today's one-digit answer (no `digits`) is one digit boxed by the
    * whole image (box null). */
+  /* A digit's label: the digit, or "?" where the model says it is not a digit. */
+  function label(d) {
+    return d.digit === null ? "?" : String(d.digit);
+  }
+
+  function bestGuess(d) {
+    const p = Array.from(d.probabilities || [], Number);
+    return p.length ? p.indexOf(Math.max(...p)) : "?";
+  }
+
   function readDigits(data) {
     if (Array.isArray(data.digits) && data.digits.length) return data.digits;
     const { digit, confidence: conf, probabilities, input } = data;
@@ -446,7 +458,8 @@
       tag.className = "box-tag";
       tag.dataset.testid = "digit-tag";
       tag.dataset.index = String(i);
-      tag.textContent = String(d.digit);
+      tag.textContent = label(d);
+      el.classList.toggle("is-refused", d.digit === null);
       el.append(tag);
       overlay.append(el);
     });
@@ -466,7 +479,8 @@
       prediction.append(button);
     }
     Array.from(prediction.children).forEach((button, i) => {
-      button.textContent = String(shown.digits[i].digit);
+      button.textContent = label(shown.digits[i]);
+      button.classList.toggle("is-refused", shown.digits[i].digit === null);
       button.dataset.index = String(i);
       button.setAttribute("aria-checked", String(i === shown.selected));
       button.tabIndex = i === shown.selected ? 0 : -1; // roving tab stop: arrows move within the number
@@ -480,10 +494,15 @@
     const d = shown.digits[i];
     renderNumber();
     for (const box of overlay.children) box.classList.toggle("is-selected", Number(box.dataset.index) === i);
-    const conf = `${percent.format(d.confidence)} confident`;
+    const conf =
+      d.digit === null
+        ? `not a digit (best guess ${bestGuess(d)}, ${percent.format(d.confidence)})`
+        : `${percent.format(d.confidence)} confident`;
     confidence.textContent = n > 1 ? `Digit ${i + 1} of ${n}: ${conf}` : conf;
     probsTitle.textContent = n > 1 ? `Probabilities of digit ${i + 1}` : "Probabilities";
-    setBars(d.probabilities, d.digit);
+    // a position the model refuses keeps its guesses on screen, greyed
+    probsPanel.classList.toggle("is-refused", d.digit === null);
+    setBars(d.probabilities, d.digit === null ? -1 : d.digit);
     if (typeof d.input === "string" && d.input.startsWith("data:image/")) {
       modelInput.src = d.input;
       modelInput.hidden = false;
@@ -499,12 +518,13 @@
     if (focus) prediction.children[index].focus();
   }
 
-  function showResult(data, kind, size) {
+  function showResult(data, kind, size, refused = false) {
     const digits = readDigits(data);
     // a live update of the same drawing keeps the digit chosen; anything else starts at the first
     const keep = shown && kind === "drawing" && shown.source === "drawing" && shown.selected < digits.length;
     shown = { digits, source: kind, size, selected: keep ? shown.selected : 0 };
-    const number = digits.map((d) => d.digit).join("");
+    const number = digits.map(label).join("");
+    readout.classList.toggle("is-refused", refused);
     showSelected();
     renderBoxes();
     readoutNumber.textContent = number;
@@ -515,7 +535,12 @@
     const file = live.state.file;
     if (kind === "upload" && file) notes.push(`Prediction for “${file.name}”.`);
     if (digits.length > 1) notes.push(`${digits.length} digits: choose one to see its probabilities.`);
-    const unsure = digits.findIndex((d) => d.confidence < 0.5);
+    const odd = digits.findIndex((d) => d.digit === null);
+    if (refused) notes.push("That doesn't look like a digit. The model's guesses are greyed out.");
+    else if (odd >= 0) notes.push(`Digit ${odd + 1} doesn't look like a digit.`);
+    // "not sure" below the threshold in the model's metadata (its calibrated confidence)
+    const below = (data.model && unsureBelow.get(data.model.name)) || 0.5;
+    const unsure = refused || odd >= 0 ? -1 : digits.findIndex((d) => d.confidence < below);
     if (unsure >= 0) {
       const which = digits.length > 1 ? ` of digit ${unsure + 1}` : "";
       notes.push(`Not sure${which}: try writing ${which ? "it" : "the digit"} larger and clearer.`);
@@ -529,11 +554,17 @@
       showEmpty("Could not reach the server. Check your connection and try again.", true);
       return;
     }
-    if (response.ok && data && typeof data.digit === "number") {
+    // an answer: digits (some may be null: not a digit), or one digit from a server that reads one
+    if (response.ok && data && (Array.isArray(data.digits) || typeof data.digit === "number")) {
       showResult(data, kind, size);
       return;
     }
     const code = data && data.error ? data.error.code : "";
+    const details = data && data.error ? data.error.details : null;
+    if (code === "not_a_digit" && details && Array.isArray(details.digits)) {
+      showResult({ digits: details.digits, model: null }, kind, size, true);
+      return;
+    }
     const message = data && data.error && data.error.message ? data.error.message : `HTTP ${response.status}`;
     if (code === "no_digit") {
       // not an error: nothing recognisable yet
@@ -628,6 +659,10 @@
       if (!response.ok) return;
       const data = await response.json();
       const models = Array.isArray(data.models) ? data.models : [];
+      for (const model of models) {
+        const below = model.rejection && Number(model.rejection.unsure_below);
+        if (below > 0) unsureBelow.set(model.name, below);
+      }
       if (models.length < 2) return; // nothing to choose from
       defaultModel = data.default || "";
       for (const model of models) {

@@ -852,3 +852,40 @@ def test_the_drawing_keeps_its_shape_when_the_pad_changes_shape(page, live_serve
     assert square == 1
     assert min(left, top) >= 0 and max(right, bottom) <= 1  # all of it still on the pad
     assert (right - left) / (bottom - top) == pytest.approx(shape, rel=0.05)  # not squeezed
+
+
+def test_not_a_digit_is_said_and_the_guesses_are_greyed(page, live_server):
+    """422 not_a_digit (issue 14): the page says so, shows "?" and the model's guesses, greyed."""
+    probs = spread(4, 0.31, 9, 0.2)
+    guess = {"digit": None, "reason": "not_a_digit", "confidence": 0.31, "probabilities": probs, "box": None}
+    error = {"code": "not_a_digit", "message": "this does not look like a digit"}
+    error["details"] = {"probabilities": probs, "confidence": 0.31, "digits": [guess]}
+    page.route(is_predict, lambda route: route.fulfill(status=422, json={"error": error}))
+    open_page(page, live_server)
+    draw(page, SEVEN)
+    expect(page.get_by_test_id("status")).to_contain_text("doesn't look like a digit")
+    expect(page.get_by_test_id("prediction")).to_have_text("?")
+    expect(page.get_by_test_id("confidence")).to_have_text("not a digit (best guess 4, 31%)")
+    assert probabilities(page) == pytest.approx(probs, abs=1e-4)
+    expect(page.get_by_test_id("pad-readout")).to_have_class(re.compile(r"\bis-refused\b"))
+    expect(page.get_by_test_id("digit-box")).to_have_class(re.compile(r"\bis-refused\b"))
+
+
+def test_a_position_that_is_not_a_digit_shows_as_a_question_mark(page, live_server):
+    """A number with one position refused: "4?" with that position's guesses greyed when chosen."""
+    four, other = spread(4, 0.97, 9, 0.01), spread(2, 0.4, 7, 0.3)
+    box = {"x": 10, "y": 10, "width": 30, "height": 60}
+    digits = [
+        {"digit": 4, "confidence": 0.97, "probabilities": four, "box": box},
+        {"digit": None, "reason": "not_a_digit", "confidence": 0.4, "probabilities": other, "box": {**box, "x": 60}},
+    ]
+    answer = {"number": None, "digits": digits, "digit": 4, "confidence": 0.97, "probabilities": four}
+    answer["model"] = {"name": "cnn", "version": 2}
+    page.route(is_predict, lambda route: route.fulfill(json=answer))
+    open_page(page, live_server)
+    draw(page, SEVEN)
+    expect(page.get_by_test_id("prediction")).to_have_text("4?")
+    expect(page.get_by_test_id("status")).to_contain_text("Digit 2 doesn't look like a digit")
+    page.get_by_test_id("prediction").locator("button").nth(1).click()
+    expect(page.get_by_test_id("confidence")).to_have_text("Digit 2 of 2: not a digit (best guess 2, 40%)")
+    assert probabilities(page) == pytest.approx(other, abs=1e-4)
