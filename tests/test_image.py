@@ -89,3 +89,14 @@ def test_sigterm_stops_it_cleanly(image):
         log = container.logs(running)
     assert code == 0, log
     assert "Shutting down: Master" in log and "Traceback" not in log, log
+
+
+def test_image_benchmark_smoke(image, wrk):
+    """bench/image.py's measurements in smoke mode on the built image: one start, a few seconds of load, no errors
+    (the full run is in bench/RESULTS.md; no timing is asserted)."""
+    from bench.image import memory_under_load, ready_seconds
+
+    assert ready_seconds(image, starts=1)["ready_s"] > 0
+    result = memory_under_load(image, connections=4, seconds=2)
+    assert result["load"]["errors"] == 0 and result["load"]["requests"] > 10
+    assert 0 < result["memory_ready_mb"] <= result["memory_load_peak_mb"]
