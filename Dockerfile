@@ -16,7 +16,7 @@ COPY requirements/serve.txt requirements/savedmodel.txt /tmp/
 # its interpreter never imports.
 RUN python -m venv --without-pip /opt/venv \
     && python -m pip --python /opt/venv/bin/python install --no-deps --no-compile --requirement /tmp/serve.txt
-# What serving never loads, about 70 MB: LiteRT's GPU accelerator, NPU vendor plug-ins, ahead-of-time compiler and
+# What serving never loads, about 60 MB: LiteRT's GPU accelerator, NPU vendor plug-ins, ahead-of-time compiler and
 # tools (its interpreter needs only libpywrap_litert_common.so; the CI test predicts through this image), numpy's
 # Fortran wrapper generator and build helpers, and every package's own test suite. Then compiled ahead: a read-only
 # root file system cannot take .pyc files later.
