@@ -188,3 +188,15 @@ def test_compose_file_is_valid():
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_litert_serving_never_imports_tensorflow(one_png):
+    """The default image has no TensorFlow: the app, as the image runs it (RUNTIME=litert), must serve without it."""
+    probe = (
+        "import sys; from service import create_app; "
+        "client = create_app({'runtime': 'litert'}).test_client(); "
+        "answer = client.post('/predict', data=sys.stdin.buffer.read(), content_type='image/png').get_json(); "
+        "print(answer['digit'], sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], input=one_png, capture_output=True, cwd=ROOT, timeout=120)
+    assert done.stdout.decode().strip() == "1 []", done.stdout + done.stderr
