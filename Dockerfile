@@ -1,29 +1,45 @@
 # syntax=docker/dockerfile:1
-# Production image of the digit recognizer: gunicorn serving the bundled models on CPU-only TensorFlow.
-#   docker build -t digits .
+# Production image of the digit recognizer: gunicorn serving the bundled models with LiteRT, no TensorFlow.
+#   docker build -t digits .                                 # the default image (the last stage, `runtime`)
+#   docker build --target savedmodel -t digits:savedmodel .  # with CPU-only TensorFlow, for RUNTIME=savedmodel
 #   docker run --rm -p 8000:8000 digits
 # Only service/, models/ (without their reports) and the pinned runtime dependencies reach the final
-# stage: no training code, tests, data or build tools.
+# stages: no training code, tests, data or build tools, and no pip.
 
 # ---- build: a virtualenv with exactly the pinned runtime requirements ---------------------------------
 FROM python:3.11.7-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-COPY requirements/serve.txt /tmp/serve.txt
-RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-compile --requirement /tmp/serve.txt \
-    && /opt/venv/bin/python -m compileall -q /opt/venv/lib
+COPY requirements/serve.txt requirements/savedmodel.txt /tmp/
+# The venv gets no pip of its own (the base image's pip installs into it through --python). --no-deps: the
+# files are complete pinned sets (requirements/pin.py); serve.txt leaves out what ai-edge-litert declares and
+# its interpreter never imports.
+RUN python -m venv --without-pip /opt/venv \
+    && python -m pip --python /opt/venv/bin/python install --no-deps --no-compile --requirement /tmp/serve.txt
+# What serving never loads, about 60 MB: LiteRT's GPU accelerator, NPU vendor plug-ins, ahead-of-time compiler and
+# tools (its interpreter needs only libpywrap_litert_common.so; the CI test predicts through this image), numpy's
+# Fortran wrapper generator and build helpers, and every package's own test suite. Then compiled ahead: a read-only
+# root file system cannot take .pyc files later.
+WORKDIR /opt/venv/lib/python3.11/site-packages
+RUN rm -r ai_edge_litert/libLiteRt.so ai_edge_litert/libLiteRtWebGpuAccelerator.so ai_edge_litert/tools \
+        ai_edge_litert/vendors ai_edge_litert/aot numpy/f2py numpy/distutils \
+    && find . -depth -type d -name tests -exec rm -r {} + \
+    && python -m compileall -q /opt/venv/lib
 
-# ---- runtime: the virtualenv, the service and the models, run as an unprivileged user ----------------
-FROM python:3.11.7-slim-bookworm AS runtime
+# ---- build-savedmodel: the same virtualenv plus TensorFlow ------------------------------------------------
+FROM build AS build-savedmodel
+RUN python -m pip --python /opt/venv/bin/python install --no-deps --no-compile --requirement /tmp/savedmodel.txt \
+    && python -m compileall -q /opt/venv/lib
+
+# ---- savedmodel: `docker build --target savedmodel`; the runtime stage below, with TensorFlow ----------
+FROM python:3.11.7-slim-bookworm AS savedmodel
 RUN groupadd --system --gid 10001 digits \
-    && useradd --system --uid 10001 --gid digits --no-create-home --shell /usr/sbin/nologin digits
-COPY --from=build /opt/venv /opt/venv
+    && useradd --system --uid 10001 --gid digits --no-create-home --shell /usr/sbin/nologin digits \
+    && mkdir /data && chown 10001:10001 /data
+COPY --from=build-savedmodel /opt/venv /opt/venv
 WORKDIR /app
 COPY service/ /app/service/
 COPY models/ /app/models/
-# MODEL_DIR empty = the latest version of the bundled models/cnn; point it at a mounted volume
-# (e.g. /models/cnn) to serve another model without rebuilding.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -32,7 +48,44 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORT=8000 \
     WEB_CONCURRENCY=2 \
     MODEL_DIR= \
+    RUNTIME=savedmodel \
+    DATA_DIR=/data \
+    XDG_RUNTIME_DIR=/tmp \
     PROMETHEUS_MULTIPROC_DIR=/tmp/digits-metrics
+VOLUME /data
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('PORT', '8000'), timeout=2)"]
+STOPSIGNAL SIGTERM
+CMD ["gunicorn", "--config", "service/gunicorn_conf.py", "service:create_app()"]
+
+# ---- runtime (the default): the virtualenv, the service and the models, run as an unprivileged user ---
+FROM python:3.11.7-slim-bookworm AS runtime
+# /data: the service's writable state, a volume owned by the service's user (the root file system is read-only)
+RUN groupadd --system --gid 10001 digits \
+    && useradd --system --uid 10001 --gid digits --no-create-home --shell /usr/sbin/nologin digits \
+    && mkdir /data && chown 10001:10001 /data
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY service/ /app/service/
+COPY models/ /app/models/
+# MODEL_DIR empty = the latest version of the bundled models/cnn; point it at a mounted volume
+# (e.g. /models/cnn) to serve another model without rebuilding. RUNTIME: LiteRT, the only one installed here.
+# XDG_RUNTIME_DIR: where gunicorn puts its control socket (else $HOME/.gunicorn, on the read-only root).
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    WEB_CONCURRENCY=2 \
+    MODEL_DIR= \
+    RUNTIME=litert \
+    DATA_DIR=/data \
+    XDG_RUNTIME_DIR=/tmp \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/digits-metrics
+VOLUME /data
 USER 10001:10001
 EXPOSE 8000
 # slim images have no curl: the check uses the Python that is already there

@@ -30,14 +30,8 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
 
-# Re-pin: requirements.lock (everything in .venv) and requirements/serve.txt (the image's runtime set).
+# Re-pin: requirements.lock (everything in .venv), then the images' sets from it: requirements/serve.txt (the default
+# image: LiteRT, no TensorFlow) and requirements/savedmodel.txt (the savedmodel target), by requirements/pin.py.
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^digits' > requirements.lock
-	$(BIN)/python -m pip install --dry-run --ignore-installed --quiet --report /tmp/serve-report.json \
-		-c requirements.lock tensorflow-cpu flask pillow numpy gunicorn gevent prometheus-client ai-edge-litert pyspng \
-		opencv-python-headless
-	( echo "# Runtime dependencies of the service, pinned (the Docker image installs exactly these)."; \
-	  echo "# Regenerate with: make lock"; \
-	  $(BIN)/python -c "import json; r = json.load(open('/tmp/serve-report.json')); \
-	  [print(f\"{i['metadata']['name']}=={i['metadata']['version']}\") for i in sorted(r['install'], key=lambda i: i['metadata']['name'].lower())]" \
-	) > requirements/serve.txt
+	$(BIN)/python requirements/pin.py

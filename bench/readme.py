@@ -23,7 +23,6 @@ from service.config import DEFAULT_MODEL
 
 README = ROOT / "README.md"
 REPORT = ROOT / "bench" / "RESULTS.md"
-BASE_IMAGE = "python:3.11.7-slim-bookworm"  # the Dockerfile's final stage
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,17 @@ SOURCES = {
         "MNIST_DIR=... python -m bench.numbers_eval --save",
         ("service", "models", "bench/numbers_eval.py", "bench/canvas_eval.py"),
     ),
-    "image_size": Source(
-        "python -m bench.image_size", ("service", "models", "requirements/serve.txt", "bench/image_size.py")
+    "image": Source(
+        "python -m bench.image --savedmodel",
+        (
+            "service",
+            "models",
+            "Dockerfile",
+            "requirements/serve.txt",
+            "requirements/savedmodel.txt",
+            "bench/image.py",
+            "bench/container.py",
+        ),
     ),
 }
 
@@ -136,7 +144,7 @@ HEADLINE_SOURCES = {  # result: the headline figures made from it
     "serve_bench": "latency, throughput, memory and start time",
     "soak": "soak",
     "faults": "worker replacement",
-    "image_size": "image size",
+    "image": "image size, start and memory in the container",
 }
 
 
@@ -153,8 +161,8 @@ def headline_block() -> str:
             f"costs {r['faults']['failed']} of {r['faults']['requests']:,} requests and is replaced "
             f"{r['faults']['replacement_seen_after_s']} s later."
         )
-    if r["image_size"]:
-        lines.append(f"- Docker image: the `{BASE_IMAGE}` base plus about **{image_mb(r['image_size']):,.0f} MB**.")
+    if r["image"]:
+        lines.append(image_headline(r["image"]))
     return "\n".join([*lines, "", headline_footer(r["serve_bench"])])
 
 
@@ -449,17 +457,71 @@ def numbers_row(label: str, t: dict) -> str:
     )
 
 
-def image_mb(r: dict) -> float:
-    """What the image adds to its base: the runtime virtualenv, service/ and models/."""
-    return r["venv_mb"] + r["service_mb"] + r["models_mb"]
+def image_headline(r: dict) -> str:
+    i = r["images"]["runtime"]
+    return (
+        f"- Docker image: **{i['added_mb']:,} MB** on top of its `{r['base']}` base, no TensorFlow; in the container "
+        f"it is ready **{i['ready_s']} s** after it starts and uses **{i['memory_load_peak_mb']:,.0f} MB** under load."
+    )
 
 
-def image_size(r: dict) -> list[str]:
-    return [
-        f"The `{BASE_IMAGE}` base plus about **{image_mb(r):,.0f} MB**: the runtime virtualenv "
-        f"{r['venv_mb']:,.0f} MB (CPU-only TensorFlow is most of it), `service/` {r['service_mb']} MB, "
-        f"`models/` {r['models_mb']} MB."
+def deployment_block() -> str:
+    """The README's deployment figures: the default image's size, start and memory, and how they were measured."""
+    r = load("image")
+    if not r:
+        return "_Not measured yet: `python -m bench.image`._"
+    i, other = r["images"]["runtime"], r["images"].get("savedmodel")
+    savedmodel = f" (the `savedmodel` image, with TensorFlow: {other['added_mb']:,} MB)" if other else ""
+    return (
+        f"The default image adds **{i['added_mb']:,} MB** to its `{r['base']}` base{savedmodel}. In the container it "
+        f"is ready **{i['ready_s']} s** after it starts, and uses **{i['memory_ready_mb']:,.0f} MB** of memory when "
+        f"ready, **{i['memory_load_peak_mb']:,.0f} MB** at most under load ({i['load']['rps']:,.0f} requests/s, "
+        f"{i['load']['connections']} connections). {image_method(r)}{busy(r)} {provenance('image')}"
+    )
+
+
+def image_method(r: dict) -> str:
+    i = r["images"]["runtime"]
+    return (
+        "`python -m bench.image` builds the image with podman (`../shared/tools/oci-build`) and runs it as CI does: "
+        f"`{r['settings']}`, its own uid. Ready: from the container's start (podman's `StartedAt`) to the first 200 "
+        f"from `/readyz`, the median of {len(i['ready_runs_s'])} fresh containers. Memory: `podman stats` while wrk "
+        f"sends canvas drawings for {i['load']['seconds']:.0f} s."
+    )
+
+
+def image(r: dict) -> list[str]:
+    rows = [
+        "| image | size | adds to its base | start to ready: median (each start) | memory: ready / peak under load / "
+        "after | the load: requests/s, errors, p50 / p99 |",
+        "|---|---|---|---|---|---|",
     ]
+    for name, i in r["images"].items():
+        load = i["load"]
+        rows.append(
+            f"| `{name}` | {i['size_mb']:,} MB | **{i['added_mb']:,} MB** | **{i['ready_s']} s** "
+            f"({', '.join(map(str, i['ready_runs_s']))}) | {i['memory_ready_mb']:,.0f} / "
+            f"**{i['memory_load_peak_mb']:,.0f}** / {i['memory_after_load_mb']:,.0f} MB | {load['rps']:,.0f}, "
+            f"{load['errors']}, {load['p50_ms']:.1f} / {load['p99_ms']:.1f} ms |"
+        )
+    return [
+        *rows,
+        "",
+        f"The base here is oci-build's stand-in for `{r['base']}` (Debian's Python 3.11 on a minimal bookworm), "
+        f"{r['base_mb']:,} MB where the official image is about 130 MB, so what the Dockerfile adds is the figure "
+        f"to compare. {image_method(r)}{busy(r)}",
+    ]
+
+
+def busy(r: dict) -> str:
+    """The shared machine's 1-minute load average when the run began and ended: above its core count, timings are
+    provisional."""
+    if "load_average" not in r:
+        return ""
+    cores = (r.get("machine") or {}).get("cores") or 1
+    before, after = r["load_average"]
+    text = f" The machine's load average was {before} when the run began and {after} when it ended ({cores} cores)"
+    return text + (": other work was running, so the times are provisional." if max(before, after) > cores else ".")
 
 
 # ---- the two documents --------------------------------------------------------------------------------------------
@@ -468,6 +530,7 @@ BLOCKS: dict[Path, dict[str, Callable[[], str]]] = {
     README: {
         "headline": headline_block,
         "models-table": lambda: table(ROOT / "models"),
+        "deployment": deployment_block,
     },
     REPORT: {
         "results-index": index_block,
@@ -480,7 +543,7 @@ BLOCKS: dict[Path, dict[str, Callable[[], str]]] = {
         "abuse": with_provenance("abuse", abuse),
         "canvas-eval": with_provenance("canvas_eval", canvas_eval),
         "numbers-eval": with_provenance("numbers_eval", numbers_eval),
-        "image-size": with_provenance("image_size", image_size),
+        "image": with_provenance("image", image),
     },
 }
 

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
-import pytest
 import yaml
 
-from bench.server import running_server
 from tests.conftest import ROOT
 
 BIN = Path(sys.executable).parent
@@ -61,10 +57,28 @@ def test_hadolint_passes():
 
 
 def test_multi_stage_on_a_pinned_slim_python():
-    froms = [rest for stage in stages() for keyword, rest in stage if keyword == "FROM"]
-    assert len(froms) >= 2
-    for base in froms:
-        assert re.match(r"python:\d+\.\d+\.\d+-slim-\w+ AS \w+", base), base
+    """Every stage starts from a pinned slim Python or from an earlier stage; the last one is the default image."""
+    names: list[str] = []
+    for stage in stages():
+        base, name = re.fullmatch(r"(\S+) AS (\S+)", stage[0][1]).groups()
+        assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", base) or base in names, stage[0]
+        names.append(name)
+    assert len(names) >= 2 and names[-1] == "runtime" and "savedmodel" in names
+
+
+def serving_stages() -> dict[str, list[tuple[str, str]]]:
+    return {re.search(r"AS (\S+)", s[0][1]).group(1): s for s in stages() if " AS build" not in s[0][1]}
+
+
+def test_savedmodel_stage_is_the_default_one_with_tensorflow():
+    """The two serving stages differ only in their virtualenv and RUNTIME: one edit cannot drift between them."""
+    runtime, savedmodel = serving_stages()["runtime"], serving_stages()["savedmodel"]
+    assert env_of(runtime).pop("RUNTIME") == "litert" and env_of(savedmodel).pop("RUNTIME") == "savedmodel"
+    assert {k: v for k, v in env_of(runtime).items() if k != "RUNTIME"} == {
+        k: v for k, v in env_of(savedmodel).items() if k != "RUNTIME"
+    }
+    same = [(k, r.replace("--from=build-savedmodel", "--from=build")) for k, r in savedmodel if k != "ENV"]
+    assert same[1:] == [(k, r) for k, r in runtime if k != "ENV"][1:]
 
 
 def test_final_stage_holds_only_what_serving_needs():
@@ -93,25 +107,42 @@ def test_runs_as_non_root_with_healthcheck_and_exec_form_gunicorn():
     assert env["PORT"] and env["WEB_CONCURRENCY"] and "MODEL_DIR" in env
 
 
-def test_requirements_are_pinned_and_consistent_with_the_lock():
-    serve = [
-        line
-        for line in (ROOT / "requirements" / "serve.txt").read_text().splitlines()
-        if line and not line.startswith("#")
-    ]
-    lock = {
-        line.split("==")[0].lower().replace("_", "-"): line.split("==")[1]
-        for line in (ROOT / "requirements.lock").read_text().splitlines()
-        if "==" in line
-    }
-    names = set()
-    for line in serve:
+def pins(path: Path) -> dict[str, str]:
+    """name (normalised) -> version of a requirements file; each line must be an exact pin."""
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    found = {}
+    for line in lines:
         name, version = re.fullmatch(r"([A-Za-z0-9_.-]+)==([\w.]+)", line).groups()
-        names.add(name.lower().replace("_", "-"))
-        if name.lower().replace("_", "-") in lock:
-            assert lock[name.lower().replace("_", "-")] == version, name
-    assert {"tensorflow-cpu", "flask", "gunicorn", "pillow", "numpy", "prometheus-client"} <= names
-    assert not names & {"matplotlib", "pytest", "playwright", "hypothesis", "tensorflow"}
+        found[name.lower().replace("_", "-").replace(".", "-")] = version
+    return found
+
+
+# What the default image must not hold: TensorFlow and what only it (or training, or tests) needs.
+NOT_SERVED = {"tensorflow", "tensorflow-cpu", "keras", "h5py", "grpcio", "ml-dtypes", "protobuf", "tensorboard"}
+NEVER = {"matplotlib", "pytest", "playwright", "hypothesis"}
+
+
+def test_image_requirements_are_pinned_and_consistent_with_the_lock():
+    lock = pins(ROOT / "requirements.lock")
+    serve, savedmodel = pins(ROOT / "requirements" / "serve.txt"), pins(ROOT / "requirements" / "savedmodel.txt")
+    for name, version in {**serve, **savedmodel}.items():
+        assert lock.get(name, version) == version, name  # pip freeze leaves setuptools and wheel out of the lock
+    assert {"ai-edge-litert", "flask", "gunicorn", "gevent", "packaging", "opencv-python-headless"} <= set(serve)
+    assert not set(serve) & (NOT_SERVED | NEVER)
+    assert set(serve) <= set(savedmodel) and "tensorflow-cpu" in savedmodel and not set(savedmodel) & NEVER
+
+
+def test_serve_requirements_hold_every_runtime_dependency_but_tensorflow():
+    """serve.txt is installed with --no-deps: each dependency the service declares must be in it."""
+    import tomllib
+    from packaging.requirements import Requirement
+
+    serve = pins(ROOT / "requirements" / "serve.txt")
+    for line in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
+        req = Requirement(line)
+        for_linux = req.marker is None or req.marker.evaluate({"sys_platform": "linux", "platform_machine": "x86_64"})
+        if for_linux and not req.name.startswith("tensorflow"):
+            assert req.name.lower() in serve, req.name
 
 
 def manifests() -> list[dict]:
@@ -159,30 +190,13 @@ def test_compose_file_is_valid():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.fixture(scope="module")
-def image_venv(tmp_path_factory) -> Path:
-    from bench.image_size import image_venv as make
-
-    return make(tmp_path_factory.mktemp("image") / "venv")
-
-
-@pytest.mark.slow
-def test_image_command_serves_outside_docker(image_venv, tmp_path, one_png):
-    """The final stage's files, ENV and CMD, run from a clean install: answers /readyz and /predict."""
-    app_dir = tmp_path / "app"  # what the COPY lines put in /app, and nothing else
-    shutil.copytree(ROOT / "service", app_dir / "service", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "models", app_dir / "models", ignore=shutil.ignore_patterns("report"))
-    final = stages()[-1]
-    env = {k: v.replace("$PATH", os.environ["PATH"]) for k, v in env_of(final).items()}
-    env["PATH"] = env["PATH"].replace("/opt/venv", str(image_venv))
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
-    cmd = json.loads(next(rest for keyword, rest in final if keyword == "CMD"))
-    command = [str(image_venv / "bin" / cmd[0]), *cmd[1:]]
-    clean_env = {"PATH": env["PATH"], "HOME": str(tmp_path)}  # nothing from this test's own environment
-    with running_server(
-        {**clean_env, **{k: v for k, v in env.items() if k != "PORT"}}, command=command, cwd=app_dir, inherit_env=False
-    ) as (url, _):
-        request = urllib.request.Request(f"{url}/predict", data=one_png, headers={"Content-Type": "image/png"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            body = json.load(response)
-    assert body["digit"] == 1 and body["model"]["name"] == "cnn"
+def test_litert_serving_never_imports_tensorflow(one_png):
+    """The default image has no TensorFlow: the app, as the image runs it (RUNTIME=litert), must serve without it."""
+    probe = (
+        "import sys; from service import create_app; "
+        "client = create_app({'runtime': 'litert'}).test_client(); "
+        "answer = client.post('/predict', data=sys.stdin.buffer.read(), content_type='image/png').get_json(); "
+        "print(answer['digit'], sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], input=one_png, capture_output=True, cwd=ROOT, timeout=120)
+    assert done.stdout.decode().strip() == "1 []", done.stdout + done.stderr
