@@ -55,11 +55,10 @@ def parse_digit(value, name: str) -> int | None:
 
 def parse_model(value) -> str | None:
     """The model named by the client: a name, or the {"name", "version"} object /predict answers with."""
-    if isinstance(value, dict):
-        value = value.get("name")
-    if value is not None and not isinstance(value, str):
-        raise BadRequest("'model' must be a model name")
-    return value
+    name = value.get("name") if isinstance(value, dict) else value
+    if value is not None and not isinstance(name, str):
+        raise BadRequest("'model' must be a model name, or an object with its 'name'")
+    return name
 
 
 def png(gray: np.ndarray) -> bytes:
