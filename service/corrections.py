@@ -26,6 +26,7 @@ admin = Blueprint("admin", __name__)
 
 STORED_SIDE = 560  # the stored image's longest side, in pixels: twice the page's canvas height
 MAX_PAGE = 500  # corrections per admin list request
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in both databases; a larger one names no correction
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 PNG = "image/png"
 
@@ -169,13 +170,13 @@ def listing():
     status = request.args.get("status")
     if status is not None and status not in STATUSES:
         raise BadRequest(f"'status' must be one of {', '.join(STATUSES)}")
-    limit, offset = query_int("limit", 50, 1, MAX_PAGE), query_int("offset", 0, 0, 2**31 - 1)
+    limit, offset = query_int("limit", 50, 1, MAX_PAGE), query_int("offset", 0, 0, MAX_ID)
     count, page = stored(store().page, limit, offset, status)
     return jsonify({"count": count, "corrections": [c.summary() for c in page]})
 
 
 def found(correction_id: int) -> Correction:
-    correction = stored(store().get, correction_id)
+    correction = stored(store().get, correction_id) if correction_id <= MAX_ID else None
     if correction is None:
         raise NotFound(f"no correction {correction_id}")
     return correction
@@ -207,7 +208,7 @@ def review(correction_id: int):
     status = payload.get("status")
     if status not in STATUSES:
         raise BadRequest(f"'status' must be one of {', '.join(STATUSES)}")
-    correction = stored(store().review, correction_id, status)
+    correction = stored(store().review, correction_id, status) if correction_id <= MAX_ID else None
     if correction is None:
         raise NotFound(f"no correction {correction_id}")
     return jsonify(correction.summary())

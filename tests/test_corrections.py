@@ -211,7 +211,8 @@ def test_admin_routes_do_not_exist_without_a_token(make_app):
 )
 def test_admin_routes_need_the_bearer_token(client, headers):
     client.post("/v1/corrections", json={"image": data_url(PNG), "label": 7})
-    for method, path in (("get", "/v1/corrections"), ("get", "/v1/corrections/1/image"), ("patch", "/v1/corrections/1")):
+    routes = (("get", "/v1/corrections"), ("get", "/v1/corrections/1/image"), ("patch", "/v1/corrections/1"))
+    for method, path in routes:
         response = getattr(client, method)(path, headers=headers, json={"status": "accepted"})
         assert response.status_code == 401 and response.json["error"]["code"] == "unauthorized"
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -240,6 +241,7 @@ def test_admin_gets_each_image_and_model_input(client, app):
     seen = client.get(f"/v1/corrections/{created}/input", headers=ADMIN)
     assert np.asarray(Image.open(io.BytesIO(seen.data))).tobytes() == row.input
     assert client.get("/v1/corrections/999/image", headers=ADMIN).status_code == 404
+    assert client.get(f"/v1/corrections/{2**70}/input", headers=ADMIN).status_code == 404  # no overflow, no 500
 
 
 def test_admin_accepts_and_rejects(client, app):

@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 from sqlalchemy import inspect
 
-from service.storage import Correction, Store, StorageUnavailable, current_revision, default_url, upgrade
+from service.storage import Correction, StorageUnavailable, Store, current_revision, default_url, upgrade
 from tests.conftest import ROOT
 
 HEAD = "0001"
