@@ -14,6 +14,8 @@ import tensorflow as tf
 
 from service.contract import (
     CONTRACT,
+    EXTRA_DATA,
+    FINE_TUNED_FROM,
     INPUT_NAME,
     METADATA_FILE,
     REPORT_DIR,
@@ -27,6 +29,7 @@ from train.config import TrainConfig
 from train.data import Mnist, load_mnist
 from train.evaluate import evaluate, savedmodel_predict
 from train.export import export_savedmodel
+from train.extra import ExtraData, freeze_before, load_extra, load_weights, mix
 from train.litert import export_litert
 from train.models import build_augmenter, build_model
 
@@ -65,9 +68,12 @@ def _trainer(model: keras.Model, config: TrainConfig) -> keras.Model:
     return keras.Model(inputs, model(keras.layers.Reshape((SIDE, SIDE))(x)), name=f"{model.name}_trainer")
 
 
-def _dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) -> tf.data.Dataset:
-    """Batches of (float32 [B, 28, 28] in 0-255, int32 [B]); shuffled each epoch when seeded."""
-    ds = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y.astype(np.int32)))
+def _dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None, weights: np.ndarray | None = None
+) -> tf.data.Dataset:
+    """Batches of (float32 [B, 28, 28] in 0-255, int32 [B][, sample weights]); shuffled each epoch when seeded."""
+    tensors = (x.astype(np.float32), y.astype(np.int32)) + (() if weights is None else (weights,))
+    ds = tf.data.Dataset.from_tensor_slices(tensors)
     if seed is not None:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -80,12 +86,19 @@ def _splits(config: TrainConfig, data: Mnist) -> tuple[tuple, tuple]:
     return (x_train, y_train), (x_val, y_val)
 
 
-def fit(config: TrainConfig, data: Mnist) -> tuple[keras.Model, dict]:
-    """Train; returns the model at its best epoch and a training summary."""
+def fit(config: TrainConfig, data: Mnist, extra: ExtraData | None = None) -> tuple[keras.Model, dict]:
+    """Train (from an export's weights with config.init_from), MNIST with `extra` mixed in, weighted; returns the
+    model at its best epoch and a training summary."""
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     (x_train, y_train), (x_val, y_val) = _splits(config, data)
+    x_train, y_train, weights = mix(x_train, y_train, extra, config.extra_weight)
+    if extra is not None:  # too few to hold some out: the best epoch is the one that keeps MNIST and learns them
+        x_val, y_val = np.concatenate([x_val, extra.x]), np.concatenate([y_val, extra.y])
     model = build_model(config)
+    started_from = load_weights(model, config.init_from) if config.init_from else None
+    if config.trainable_from:
+        freeze_before(model, config.trainable_from)
     trainer = _trainer(model, config)
     steps = int(np.ceil(len(x_train) / config.batch_size))
     trainer.compile(
@@ -97,7 +110,7 @@ def fit(config: TrainConfig, data: Mnist) -> tuple[keras.Model, dict]:
     keep = early_stopping("val_accuracy" if has_val else "accuracy", config.patience, config.verbose)
     started = time.perf_counter()
     history = trainer.fit(
-        _dataset(x_train, y_train, config.batch_size, config.seed),
+        _dataset(x_train, y_train, config.batch_size, config.seed, weights if extra is not None else None),
         validation_data=_dataset(x_val, y_val, 1000, None) if has_val else None,
         epochs=config.epochs,
         callbacks=[keep],
@@ -112,7 +125,14 @@ def fit(config: TrainConfig, data: Mnist) -> tuple[keras.Model, dict]:
         "validation_images": int(len(x_val)),
         "history": {k: [round(float(v), 6) for v in vals] for k, vals in history.history.items()},
     }
+    if extra is not None:
+        summary[EXTRA_DATA] = extra.record(config.extra_weight)
+    if started_from is not None:
+        summary[FINE_TUNED_FROM] = started_from
     return model, summary
+
+
+LOCAL_PATHS = ("data_dir", "out", "verbose", "extra_data", "init_from")  # this machine's, not the model's
 
 
 def _dir_size(path: Path) -> int:
@@ -124,6 +144,7 @@ def _metadata(
     config: TrainConfig, model: keras.Model, path: Path, version: int, training: dict, data: Mnist, metrics: dict
 ) -> dict:
     """Everything metadata.json records about one export."""
+    sources = (EXTRA_DATA, FINE_TUNED_FROM)  # what else training learnt from, beside MNIST: recorded beside "data"
     return {
         "name": config.name,
         "version": version,
@@ -131,9 +152,10 @@ def _metadata(
         "architecture": config.arch,
         "parameters": int(model.count_params()),
         "size_bytes": _dir_size(path),
-        "hyperparameters": {k: v for k, v in config.to_dict().items() if k not in ("data_dir", "out", "verbose")},
-        "training": training,
+        "hyperparameters": {k: v for k, v in config.to_dict().items() if k not in LOCAL_PATHS},
+        "training": {k: v for k, v in training.items() if k not in sources},
         "data": {"source": Path(data.source).name if data.checksums else data.source, "sha256": data.checksums},
+        **{k: v for k, v in training.items() if k in sources},
         "metrics": {
             "test_accuracy": round(metrics["accuracy"], 6),
             "test_errors": metrics["errors"],
@@ -153,7 +175,8 @@ def run(config: TrainConfig, data: Mnist | None = None) -> RunResult:
     has not finished (or was killed), and service/contract.py's latest_version() never picks it.
     """
     data = data if data is not None else load_mnist(config.data_dir)
-    model, training = fit(config, data)
+    extra = load_extra(config.extra_data) if config.extra_data else None
+    model, training = fit(config, data, extra)
     base = Path(config.out) / config.name
     version = config.version or next_version(base)
     path = base / str(version)
