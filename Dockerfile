@@ -16,8 +16,10 @@ RUN python -m venv /opt/venv \
 
 # ---- runtime: the virtualenv, the service and the models, run as an unprivileged user ----------------
 FROM python:3.11.7-slim-bookworm AS runtime
+# /data: the corrections' SQLite database when DATABASE_URL is unset (DATA_DIR), a volume owned by the user
 RUN groupadd --system --gid 10001 digits \
-    && useradd --system --uid 10001 --gid digits --no-create-home --shell /usr/sbin/nologin digits
+    && useradd --system --uid 10001 --gid digits --no-create-home --shell /usr/sbin/nologin digits \
+    && install -d -o 10001 -g 10001 -m 0750 /data
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY service/ /app/service/
@@ -32,7 +34,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORT=8000 \
     WEB_CONCURRENCY=2 \
     MODEL_DIR= \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/digits-metrics
+    PROMETHEUS_MULTIPROC_DIR=/tmp/digits-metrics \
+    DATA_DIR=/data
+VOLUME ["/data"]
 USER 10001:10001
 EXPOSE 8000
 # slim images have no curl: the check uses the Python that is already there

@@ -176,6 +176,7 @@ def test_image_command_serves_outside_docker(image_venv, tmp_path, one_png):
     env = {k: v.replace("$PATH", os.environ["PATH"]) for k, v in env_of(final).items()}
     env["PATH"] = env["PATH"].replace("/opt/venv", str(image_venv))
     env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
+    env["DATA_DIR"] = str(tmp_path / "data")  # the image's /data volume
     cmd = json.loads(next(rest for keyword, rest in final if keyword == "CMD"))
     command = [str(image_venv / "bin" / cmd[0]), *cmd[1:]]
     clean_env = {"PATH": env["PATH"], "HOME": str(tmp_path)}  # nothing from this test's own environment
