@@ -200,6 +200,26 @@ def latency(database_url: str, baseline: str, requests: int = 200) -> dict:
     }
 
 
+def parts(database_url: str, calls: int = 200) -> dict:
+    """In-process medians (ms): building a correction (decode, preprocess one digit, the model, the PNG) and
+    committing it, against reading the same drawing as /predict does."""
+    from bench.timing import median_ms
+    from service import create_app
+    from service.corrections import correction_from
+    from service.inputs import item_to_gray
+    from service.reading import read
+
+    app = create_app({"database_url": database_url})
+    registry, store = app.extensions["digits"], app.extensions["digits_store"]
+    payload = json.loads(correction_body(canvas_png(), 7))
+    built = (correction_from(payload, registry, 25_000_000) for _ in range(calls + 1))
+    return {
+        "build_p50_ms": median_ms(lambda: correction_from(payload, registry, 25_000_000), calls),
+        "commit_p50_ms": median_ms(lambda: store.add(next(built)), calls),
+        "read_p50_ms": median_ms(lambda: read([item_to_gray(payload, 25_000_000)], registry.default, 20), calls),
+    }
+
+
 @contextlib.contextmanager
 def databases(kinds: list[str]) -> Iterator[dict[str, str]]:
     """{kind: a fresh database URL}: an SQLite file in a temporary folder, and/or a throw-away PostgreSQL cluster."""
@@ -220,11 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--requests", type=int, default=200, help="timed requests of each kind")
     parser.add_argument("--baseline", default=BASELINE, help="git ref of the service before corrections")
+    parser.add_argument("--note", help="recorded with the figures, e.g. that the machine was busy")
     args = parser.parse_args(argv)
-    result = {}
+    result = {"note": args.note} if args.note else {}
     with databases(args.databases.split(",")) as urls:
         for kind, url in urls.items():
-            result[kind] = {"durability": durability(url), "latency": latency(url, args.baseline, args.requests)}
+            latencies = latency(url, args.baseline, args.requests)
+            result[kind] = {"durability": durability(url), "latency": latencies, "parts": parts(url, args.requests)}
     emit(result, None if args.no_save else "corrections")
     return 0
 

@@ -391,7 +391,7 @@ def corrections(r: dict) -> list[str]:
         "correction p50 | prediction p50 | prediction p50 before corrections |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for kind, v in r.items():
+    for kind, v in r.items():  # one row per database measured
         if not isinstance(v, dict) or "durability" not in v:
             continue
         d, t = v["durability"], v["latency"]
@@ -400,7 +400,25 @@ def corrections(r: dict) -> list[str]:
             f"**{d['listed_twice']}** | {d['failed_tries_retried']} | {t['correction_p50_ms']} ms | "
             f"{t['predict_p50_ms']} ms | {t['baseline']['predict_p50_ms']} ms (`{t['baseline']['commit'][:7]}`) |"
         )
-    return rows
+    rows += [
+        "",
+        "In one process, the medians of a correction's parts against reading the same drawing as `/predict` does:",
+        "",
+    ]
+    for kind, v in r.items():
+        if isinstance(v, dict) and "parts" in v:
+            p = v["parts"]
+            rows.append(
+                f"- {kind}: building it (decoding, preprocessing one digit, the model's reading, the PNG) "
+                f"{p['build_p50_ms']} ms, committing it {p['commit_p50_ms']} ms; "
+                f"reading the drawing {p['read_p50_ms']} ms."
+            )
+    rows += [
+        "",
+        "A correction is acknowledged only once its commit is on disk (SQLite `synchronous=FULL`, PostgreSQL's default "
+        "`synchronous_commit=on`), which is where a correction costs more than a prediction.",
+    ]
+    return rows + (["", f"_Note: {r['note']}_"] if r.get("note") else [])
 
 
 ABUSE_KINDS = {"slow_headers": "slow headers", "slow_bodies": "slow bodies", "idle": "idle", "flood": "flood"}
