@@ -245,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"note": args.note} if args.note else {}
     with databases(args.databases.split(",")) as urls:
         for kind, url in urls.items():
-            latencies = latency(url, args.baseline, args.requests)
-            result[kind] = {"durability": durability(url), "latency": latencies, "parts": parts(url, args.requests)}
+            result[kind] = {"durability": durability(url)}  # first: on the fresh, empty database it compares
+            result[kind] |= {"latency": latency(url, args.baseline, args.requests), "parts": parts(url, args.requests)}
     emit(result, None if args.no_save else "corrections")
     return 0
 

@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,14 +174,16 @@ class Store:
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.schema_ready = False
+        self._schema_lock = threading.Lock()  # a gevent lock under gunicorn's gevent worker: requests wait their turn
 
     def ensure_schema(self) -> None:
         """Migrate once per process; retried on the next call after a failure (the database was down)."""
         if self.schema_ready:
             return
-        with unavailable():
-            upgrade(self.engine)
-        self.schema_ready = True
+        with self._schema_lock, unavailable():
+            if not self.schema_ready:
+                upgrade(self.engine)
+                self.schema_ready = True
 
     def try_schema(self) -> bool:
         """ensure_schema() at start-up: a database that is down must not stop predictions being served."""
