@@ -156,14 +156,15 @@ def alembic_config():
 
 @contextlib.contextmanager
 def unavailable() -> Iterator[None]:
-    """Database failures (down, full, locked, pool exhausted) as StorageUnavailable."""
+    """Database failures (down, full, locked, pool exhausted, its folder unwritable) as StorageUnavailable."""
     try:
         yield
     except IntegrityError:
         raise
-    except (DBAPIError, SQLAlchemyError) as e:
-        log.warning("database unavailable: %s", str(e).splitlines()[0][:300])
-        raise StorageUnavailable(str(e).splitlines()[0][:200]) from e
+    except (DBAPIError, SQLAlchemyError, OSError) as e:  # OSError: the SQLite file's folder or lock file
+        reason = (str(e).splitlines() or [type(e).__name__])[0][:300]
+        log.warning("database unavailable: %s", reason)
+        raise StorageUnavailable(reason) from e
 
 
 class Store:

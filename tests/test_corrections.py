@@ -173,6 +173,14 @@ def test_a_database_that_is_down_gives_503_while_predict_answers(fake_predictor)
     assert client.post("/predict", data=PNG, content_type="image/png").status_code == 200
 
 
+def test_a_data_dir_that_cannot_be_made_gives_503_while_predict_answers(fake_predictor):
+    """/proc refuses new folders even to root: the server still starts and predicts."""
+    client = create_app({"data_dir": "/proc/digits-nowhere"}, predictor=fake_predictor).test_client()
+    response = client.post("/v1/corrections", json={"image": data_url(PNG), "label": 2})
+    assert response.status_code == 503 and response.json["error"]["code"] == "database_unavailable"
+    assert client.post("/predict", data=PNG, content_type="image/png").status_code == 200
+
+
 def test_a_full_sqlite_database_gives_503_while_predict_answers(fake_predictor, tmp_path):
     app = create_app({"database_url": f"sqlite:///{tmp_path / 'full.db'}"}, predictor=fake_predictor)
     engine = app.extensions["digits_store"].engine
