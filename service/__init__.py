@@ -35,8 +35,9 @@ def create_app(config: dict | None = None, predictor=None) -> Flask:
 
     `config` overrides settings (max_batch...) and sets upper-case Flask keys (TESTING...); any other key is refused.
     """
-    from service import api, observability, pages, ratelimit
+    from service import api, corrections, observability, pages, ratelimit
     from service.predictor import ModelRegistry, Predictor
+    from service.storage import Store
 
     settings = _settings(config)
     app = Flask(__name__)
@@ -55,12 +56,18 @@ def create_app(config: dict | None = None, predictor=None) -> Flask:
     predictor = registry.default
     app.extensions["digits"] = registry
     app.extensions["digits_settings"] = settings
+    # the database is not needed to serve predictions: one that is down is retried when a correction comes
+    app.extensions["digits_store"] = store = Store(settings.resolved_database_url())
+    store.try_schema()
     register_error_handlers(app)
     observability.install(app)
     ratelimit.install(app, settings.rate_limit, settings.rate_burst)
     observability.MODEL_INFO.labels(name=predictor.info.name, version=str(predictor.info.version)).set(1)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(corrections.bp)
+    if settings.admin_token:  # no token, no admin routes at all
+        app.register_blueprint(corrections.admin)
 
     app.wsgi_app = SecurityHeaders(app.wsgi_app)
     return app

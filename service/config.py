@@ -28,6 +28,9 @@ class Settings:
     rate_limit: float = 0.0  # requests/s per client address and worker; 0 = off
     rate_burst: int = 20
     runtime: str = "auto"  # auto (LiteRT when the model has one), litert, or savedmodel
+    database_url: str = ""  # corrections' database; empty = SQLite at $DATA_DIR/digits.db
+    data_dir: str = "./var"  # the image sets /data (a volume)
+    admin_token: str = ""  # Bearer token of the admin routes; empty = no admin routes at all
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> Settings:
@@ -39,6 +42,11 @@ class Settings:
             if raw is not None:
                 values[f.name] = {"int": int, "float": float}.get(str(f.type), str)(raw)
         return cls(**values)
+
+    def resolved_database_url(self) -> str:
+        from service.storage import default_url  # SQLAlchemy only where a database is wanted
+
+        return self.database_url or default_url(self.data_dir)
 
     def resolved_model_dir(self) -> Path:
         path = Path(self.model_dir) if self.model_dir else Path(self.models_root) / DEFAULT_MODEL

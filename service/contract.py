@@ -61,6 +61,15 @@ PREPROCESSING = {"recipe": "mnist", "steps": list(PREPROCESSING_STEPS), "box": B
 CONTRACT = {"signature": SIGNATURE, "input": INPUT_SPEC, "output": OUTPUT_SPEC, "preprocessing": PREPROCESSING}
 
 
+# metadata.json fields about where a model's training data came from, beside "data" (the MNIST files' checksums):
+# EXTRA_DATA: extra examples mixed in (`digits-train --extra-data`, e.g. exported corrections):
+#   {"source": file or folder name, "count": examples, "sha256": checksum of the file(s), "weight": per example}
+# FINE_TUNED_FROM: the exported model whose weights training started from (`--init-from`):
+#   {"name", "version", "sha256" of its variables' data}
+EXTRA_DATA = "extra_data"
+FINE_TUNED_FROM = "fine_tuned_from"
+
+
 class ModelLoadError(RuntimeError):
     """The model directory is missing, incomplete, or breaks the input contract."""
 

@@ -64,14 +64,32 @@ class UnknownModel(ApiError):
     status, code = 404, "unknown_model"
 
 
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="digits admin"'}
+
+
+class Unavailable(ApiError):
+    """A dependency (the corrections database) is down, full or busy; predictions are unaffected."""
+
+    status, code = 503, "database_unavailable"
+    retry_after = 5
+
+
 # Stable codes for errors Flask/werkzeug raise themselves (routing, body size, bad JSON).
 HTTP_CODES = {
     400: "bad_request",
+    401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
+    503: "unavailable",
 }
 
 
@@ -104,6 +122,7 @@ def register_error_handlers(app: Flask) -> None:
         response = jsonify(error_body(e.code, e.message, e.details))
         if getattr(e, "retry_after", None):
             response.headers["Retry-After"] = str(e.retry_after)
+        response.headers.update(getattr(e, "headers", {}))
         return response, e.status
 
     @app.errorhandler(HTTPException)

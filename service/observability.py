@@ -30,6 +30,7 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
 PREDICTIONS = Counter("digits_predictions_total", "Predicted digits", ["model", "digit"])
+CORRECTIONS = Counter("digits_corrections_total", "Corrections stored (201)", ["label", "model"])
 BATCH_SIZE = Histogram("digits_batch_size", "Images per /predict request", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 # An info metric as a gauge: prometheus_client's Info type has no multiprocess mode.
 MODEL_INFO = Gauge("digits_model_info", "The default model being served", ["name", "version"], multiprocess_mode="max")
@@ -40,6 +41,10 @@ def record_predictions(model: str, digits: list[int], images: int) -> None:
     BATCH_SIZE.observe(images)
     for digit, count in collections.Counter(digits).items():  # one update per digit, not per image of a batch
         PREDICTIONS.labels(model=model, digit=str(digit)).inc(count)
+
+
+def record_correction(label: str, model: str) -> None:
+    CORRECTIONS.labels(label=label, model=model).inc()
 
 
 def metrics_response() -> Response:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from service import openapi_corrections
+
 
 def _json(description: str, schema: str) -> dict:
     """A response whose JSON body is components/schemas/<schema>."""
@@ -265,6 +267,7 @@ def spec(settings) -> dict[str, Any]:
                     "responses": {"200": _json("ready, with the default model", "Ready")},
                 }
             },
+            **openapi_corrections.paths(errors, admin=bool(settings.admin_token)),
             "/v1/models": {
                 "get": {
                     "summary": "The available models, their versions, accuracy and input contract",
@@ -272,5 +275,8 @@ def spec(settings) -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": _schemas(settings.max_batch, settings.max_digits)},
+        "components": {
+            "schemas": {**_schemas(settings.max_batch, settings.max_digits), **openapi_corrections.schemas()},
+            **({"securitySchemes": openapi_corrections.SECURITY_SCHEMES} if settings.admin_token else {}),
+        },
     }

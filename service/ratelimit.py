@@ -14,6 +14,8 @@ from flask import Flask, request
 
 from service.errors import ApiError
 
+LIMITED = ("api.predict", "corrections.create")  # the endpoints that do work per request
+
 
 class RateLimited(ApiError):
     status, code = 429, "rate_limited"
@@ -41,14 +43,14 @@ class TokenBuckets:
 
 
 def install(app: Flask, rate: float, burst: int) -> None:
-    """Limit POST /predict per client address when rate > 0."""
+    """Limit POST /predict and POST /v1/corrections per client address when rate > 0."""
     if rate <= 0:
         return
     buckets = TokenBuckets(rate, max(1, burst))
 
     @app.before_request
     def limit():
-        if request.endpoint != "api.predict":
+        if request.endpoint not in LIMITED:
             return
         wait = buckets.take(request.remote_addr or "?")
         if wait > 0:

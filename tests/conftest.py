@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ FIXTURE_MNIST = Path(__file__).parent / "fixtures" / "mnist"
 MODELS = ROOT / "models"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Apps and servers the tests start keep their corrections in a throw-away folder, never in the checkout's ./var
+os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="digits-test-data-"))
 
 
 def require(condition: bool, reason: str) -> None:
@@ -161,3 +165,24 @@ def images():
 def one_png(images) -> bytes:
     """A PNG of the simplest drawn '1': a dark vertical stroke on white paper, 280x280."""
     return images.encode(images.drawn_one())
+
+
+@pytest.fixture(scope="session")
+def postgres(require):
+    """A throw-away PostgreSQL cluster (Debian's `postgresql` package), for the whole session."""
+    from bench.postgres import bindir, temporary_cluster
+
+    require(bindir() is not None, "PostgreSQL is not installed (apt-get install postgresql)")
+    with temporary_cluster() as cluster:
+        yield cluster
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """An empty database of each kind: an SQLite file, and a new database in the session's PostgreSQL cluster."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'digits.db'}"
+    return request.getfixturevalue("postgres").create_database(f"test_{os.getpid()}_{next(_databases)}")

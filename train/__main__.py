@@ -55,7 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, help="export version (default: next free)")
     p.add_argument("--max-train", type=int, help="use only the first N training images (quick runs)")
     p.add_argument(
-        "--init-from", metavar="DIR", help="start from this exported version's weights (models/cnn/1): fine-tuning"
+        "--extra-data",
+        help="extra examples mixed into training: the .npz (or IDX folder) of `digits-corrections export`",
+    )
+    p.add_argument(
+        "--extra-weight", type=float, default=d.extra_weight, help="weight of each extra example (default: %(default)s)"
+    )
+    p.add_argument(
+        "--init-from",
+        help="fine-tune: start from this exported model version's weights (e.g. models/cnn/1; same --arch), "
+        "usually with a few --epochs and a small --learning-rate",
+    )
+    p.add_argument(
+        "--trainable-from",
+        help="with --init-from: the first layer that trains (e.g. conv2a); the layers before it keep their weights",
     )
     p.add_argument(
         "--outliers",

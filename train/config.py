@@ -39,8 +39,11 @@ class TrainConfig:
     name: str | None = None  # export name; defaults to arch
     version: int | None = None  # default: next free version under out/name
     max_train: int | None = None  # cap on training images, for quick runs
+    extra_data: str | None = None  # accepted corrections (.npz or IDX folder from `digits-corrections export`)
+    extra_weight: float = 5.0  # each extra example counts this many MNIST examples
+    init_from: str | None = None  # an exported model version to fine-tune instead of training from scratch
+    trainable_from: str | None = None  # with init_from: layers before this one stay frozen (None: all train)
     report: bool = True
-    init_from: str | None = None  # a version directory (models/cnn/1) whose weights training starts from
     outliers: int = 0  # synthetic non-digits (train/nondigits.py) added to the training set, taught as "none of ten"
     outlier_weight: float = 0.5  # their share of the loss, per image, against a digit's 1
     verbose: int = 2
@@ -51,6 +54,8 @@ class TrainConfig:
             raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.trainable_from and not self.init_from:
+            raise ValueError("--trainable-from needs --init-from: only a trained model's layers can be kept")
         if self.activation not in ("relu", "sigmoid"):
             raise ValueError("activation must be 'relu' or 'sigmoid'")
         for key, value in ARCH_DEFAULTS[self.arch].items():

@@ -16,6 +16,8 @@ from service.calibration import expected_calibration_error, temper
 from service.contract import (
     CLASSES,
     CONTRACT,
+    EXTRA_DATA,
+    FINE_TUNED_FROM,
     INPUT_NAME,
     METADATA_FILE,
     REPORT_DIR,
@@ -29,6 +31,7 @@ from train.config import TrainConfig
 from train.data import Mnist, load_mnist
 from train.evaluate import evaluate, predict_in_batches, savedmodel_predict
 from train.export import export_savedmodel
+from train.extra import ExtraData, freeze_before, load_extra, load_weights, mix
 from train.litert import export_litert
 from train.models import build_augmenter, build_model
 
@@ -90,46 +93,36 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(CLASSES, dtype=np.float32)[labels]
 
 
-def with_outliers(config: TrainConfig, x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Digits with one-hot targets, plus config.outliers synthetic non-digits whose target is uniform over the ten
-    classes (outlier exposure, Hendrycks et al. 2019): (images, targets [N, 10], loss weights [N])."""
-    y, w = one_hot(labels), np.ones(len(x), np.float32)
+def with_outliers(config: TrainConfig, x: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> tuple:
+    """Plus config.outliers synthetic non-digits whose target is uniform over the ten classes (outlier exposure,
+    Hendrycks et al. 2019), each weighing config.outlier_weight: (images, targets [N, 10], loss weights [N])."""
     if not config.outliers:
-        return x, y, w
+        return x, targets, weights
     from train.nondigits import training_set  # fonts and scikit-image only when asked for
 
-    extra = training_set(config.outliers, x, config.seed)  # float32 [M, 28, 28] 0..255
-    uniform = np.full((len(extra), CLASSES), 1 / CLASSES, np.float32)
-    weights = np.full(len(extra), config.outlier_weight, np.float32)
-    return np.concatenate([x, extra]), np.concatenate([y, uniform]), np.concatenate([w, weights])
+    others = training_set(config.outliers, x, config.seed)  # float32 [M, 28, 28] 0..255
+    uniform = np.full((len(others), CLASSES), 1 / CLASSES, np.float32)
+    return (
+        np.concatenate([x.astype(np.float32), others]),
+        np.concatenate([targets, uniform]),
+        np.concatenate([weights, np.full(len(others), config.outlier_weight, np.float32)]),
+    )
 
 
-def starting_model(config: TrainConfig) -> keras.Model:
-    """The architecture, with an exported version's weights when fine-tuning (matched by variable path)."""
-    model = build_model(config)
-    if config.init_from:
-        saved = {v.name.removesuffix(":0"): v for v in tf.saved_model.load(config.init_from).variables}
-        missing = [v.path for v in model.variables if v.path not in saved]
-        if missing:
-            raise ValueError(f"{config.init_from} is not a {config.arch} export: no {missing[0]}")
-        for v in model.variables:
-            v.assign(saved[v.path].numpy())
-        # Batch norm keeps the statistics of the digits it was trained on: fine-tuning batches are part non-digits,
-        # and re-estimating on them shifts every digit's normalisation (test accuracy 99.70% -> 99.53-99.58% in
-        # two fine-tunes of cnn v1 with 20,000 non-digits). Frozen, a Keras 3 BatchNormalization runs in inference mode.
-        for layer in model.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.trainable = False
-    return model
-
-
-def fit(config: TrainConfig, data: Mnist) -> tuple[keras.Model, dict]:
-    """Train; returns the model at its best epoch and a training summary."""
+def fit(config: TrainConfig, data: Mnist, extra: ExtraData | None = None) -> tuple[keras.Model, dict]:
+    """Train (from an export's weights with config.init_from), MNIST with `extra` and config.outliers non-digits
+    mixed in, weighted; returns the model at its best epoch and a training summary."""
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     (x_train, y_train), (x_val, y_val) = _splits(config, data)
-    x_train, t_train, w_train = with_outliers(config, x_train, y_train)
-    model = starting_model(config)
+    x_train, y_train, weights = mix(x_train, y_train, extra, config.extra_weight)
+    if extra is not None:  # too few to hold some out: the best epoch is the one that keeps MNIST and learns them
+        x_val, y_val = np.concatenate([x_val, extra.x]), np.concatenate([y_val, extra.y])
+    x_train, t_train, weights = with_outliers(config, x_train, one_hot(y_train), weights)
+    model = build_model(config)
+    started_from = load_weights(model, config.init_from) if config.init_from else None
+    if config.trainable_from:
+        freeze_before(model, config.trainable_from)
     trainer = _trainer(model, config)
     steps = int(np.ceil(len(x_train) / config.batch_size))
     trainer.compile(
@@ -141,7 +134,7 @@ def fit(config: TrainConfig, data: Mnist) -> tuple[keras.Model, dict]:
     keep = early_stopping("val_accuracy" if has_val else "accuracy", config.patience, config.verbose)
     started = time.perf_counter()
     history = trainer.fit(
-        _dataset(x_train, t_train, config.batch_size, config.seed, w_train if config.outliers else None),
+        _dataset(x_train, t_train, config.batch_size, config.seed, weights if extra or config.outliers else None),
         validation_data=_dataset(x_val, one_hot(y_val), 1000, None) if has_val else None,
         epochs=config.epochs,
         callbacks=[keep],
@@ -157,7 +150,14 @@ def fit(config: TrainConfig, data: Mnist) -> tuple[keras.Model, dict]:
         "validation_images": int(len(x_val)),
         "history": {k: [round(float(v), 6) for v in vals] for k, vals in history.history.items()},
     }
+    if extra is not None:
+        summary[EXTRA_DATA] = extra.record(config.extra_weight)
+    if started_from is not None:
+        summary[FINE_TUNED_FROM] = started_from
     return model, summary
+
+
+LOCAL_PATHS = ("data_dir", "out", "verbose", "extra_data", "init_from")  # this machine's, not the model's
 
 
 def _dir_size(path: Path) -> int:
@@ -169,6 +169,7 @@ def _metadata(
     config: TrainConfig, model: keras.Model, path: Path, version: int, training: dict, data: Mnist, metrics: dict
 ) -> dict:
     """Everything metadata.json records about one export."""
+    sources = (EXTRA_DATA, FINE_TUNED_FROM)  # what else training learnt from, beside MNIST: recorded beside "data"
     return {
         "name": config.name,
         "version": version,
@@ -176,9 +177,10 @@ def _metadata(
         "architecture": config.arch,
         "parameters": int(model.count_params()),
         "size_bytes": _dir_size(path),
-        "hyperparameters": {k: v for k, v in config.to_dict().items() if k not in ("data_dir", "out", "verbose")},
-        "training": training,
+        "hyperparameters": {k: v for k, v in config.to_dict().items() if k not in LOCAL_PATHS},
+        "training": {k: v for k, v in training.items() if k not in sources},
         "data": {"source": Path(data.source).name if data.checksums else data.source, "sha256": data.checksums},
+        **{k: v for k, v in training.items() if k in sources},
         "metrics": {
             "test_accuracy": round(metrics["accuracy"], 6),
             "test_errors": metrics["errors"],
@@ -212,7 +214,8 @@ def run(config: TrainConfig, data: Mnist | None = None) -> RunResult:
     has not finished (or was killed), and service/contract.py's latest_version() never picks it.
     """
     data = data if data is not None else load_mnist(config.data_dir)
-    model, training = fit(config, data)
+    extra = load_extra(config.extra_data) if config.extra_data else None
+    model, training = fit(config, data, extra)
     base = Path(config.out) / config.name
     version = config.version or next_version(base)
     path = base / str(version)

@@ -52,10 +52,15 @@
   const modelSelect = $("model");
   const probsPanel = $("probs-title").parentElement;
   const bars = Array.from({ length: 10 }, (_, d) => document.querySelector(`[data-testid="prob-${d}"]`));
+  const correctBar = $("correct");
+  const correctPrompt = $("correct-prompt");
+  const correctStatus = $("correct-status");
+  const correctButtons = Array.from(correctBar.querySelectorAll("[data-label]"));
 
   const PREDICT_URL = document.body.dataset.predictUrl || "/predict";
   const MODELS_URL = document.body.dataset.modelsUrl || "/v1/models";
   const unsureBelow = new Map(); // model name -> the confidence below which the page says "not sure"
+  const CORRECTIONS_URL = document.body.dataset.correctionsUrl || "/v1/corrections";
   const percent = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1 });
 
   // ---- live prediction scheduling ----
@@ -406,6 +411,7 @@
     readout.classList.remove("is-shown");
     readoutNumber.textContent = "";
     readoutNote.textContent = "";
+    correctBar.hidden = true;
     renderBoxes();
     setStatus(hint, isError);
   }
@@ -509,6 +515,7 @@
     } else {
       modelInput.hidden = true;
     }
+    renderCorrection();
   }
 
   function select(index, focus = false) {
@@ -522,7 +529,9 @@
     const digits = readDigits(data);
     // a live update of the same drawing keeps the digit chosen; anything else starts at the first
     const keep = shown && kind === "drawing" && shown.source === "drawing" && shown.selected < digits.length;
-    shown = { digits, source: kind, size, selected: keep ? shown.selected : 0 };
+    // sent: index -> the label sent for that digit of this answer; key: this answer's Idempotency-Key prefix
+    const selected = keep ? shown.selected : 0;
+    shown = { digits, source: kind, size, selected, model: data.model, sent: {}, key: randomKey() };
     const number = digits.map(label).join("");
     readout.classList.toggle("is-refused", refused);
     showSelected();
@@ -581,6 +590,87 @@
     }
     const what = kind === "upload" ? "That image could not be read" : "Prediction failed";
     showEmpty(`${what}: ${message}`, true);
+  }
+
+  // ---- corrections: "Wrong? It was: 0 ... 9 / not a digit" ----
+
+  function randomKey() {
+    // crypto.getRandomValues works on plain http too (randomUUID needs a secure context)
+    const bytes = crypto.getRandomValues(new Uint8Array(12));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function correctionText(index) {
+    const label = shown.sent[index];
+    if (label === undefined) return "";
+    const what = label === "not_a_digit" ? "not a digit" : `“${label}”`;
+    return `Thank you! Saved as ${what}; it is reviewed before the model learns from it.`;
+  }
+
+  function renderCorrection() {
+    const size = imageSize();
+    correctBar.hidden = !size; // an upload the browser could not draw: nothing to crop the digit from
+    if (!size) return;
+    const n = shown.digits.length;
+    correctPrompt.textContent = n > 1 ? `Wrong? Digit ${shown.selected + 1} was:` : "Wrong? It was:";
+    const done = shown.sent[shown.selected] !== undefined;
+    for (const button of correctButtons) button.disabled = done;
+    correctStatus.textContent = correctionText(shown.selected);
+    correctStatus.classList.remove("is-error");
+  }
+
+  /* The selected digit's part of the canvas (its box and a margin), as a PNG data URL. */
+  function digitImage(d) {
+    if (frame) redraw();
+    const size = imageSize();
+    const f = shown.source === "upload" ? pictureFrame() : { left: 0, top: 0, width: 1, height: 1 };
+    const box = d.box || { x: 0, y: 0, width: size.width, height: size.height };
+    const margin = 0.15 * Math.max(box.width, box.height);
+    const x0 = Math.max(0, box.x - margin);
+    const y0 = Math.max(0, box.y - margin);
+    const x1 = Math.min(size.width, box.x + box.width + margin);
+    const y1 = Math.min(size.height, box.y + box.height + margin);
+    const sx = (f.left + (f.width * x0) / size.width) * canvas.width;
+    const sy = (f.top + (f.height * y0) / size.height) * canvas.height;
+    const sw = ((f.width * (x1 - x0)) / size.width) * canvas.width;
+    const sh = ((f.height * (y1 - y0)) / size.height) * canvas.height;
+    const out = document.createElement("canvas");
+    out.width = Math.max(1, Math.round(sw));
+    out.height = Math.max(1, Math.round(sh));
+    out.getContext("2d").drawImage(canvas, sx, sy, sw, sh, 0, 0, out.width, out.height);
+    return out.toDataURL("image/png");
+  }
+
+  async function sendCorrection(label) {
+    if (!shown || shown.sent[shown.selected] !== undefined) return;
+    const target = shown;
+    const index = shown.selected;
+    const d = shown.digits[index];
+    const body = { image: digitImage(d), label: label === "not_a_digit" ? label : Number(label), predicted: d.digit };
+    if (shown.model && shown.model.name) body.model = shown.model.name;
+    for (const button of correctButtons) button.disabled = true;
+    correctStatus.textContent = "Sending…";
+    let failure = "";
+    try {
+      const response = await fetch(CORRECTIONS_URL, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": `${target.key}-${index}` },
+        body: JSON.stringify(body),
+        cache: "no-store",
+        credentials: "same-origin",
+      });
+      const data = await response.json().catch(() => null);
+      if (response.ok) target.sent[index] = String(label);
+      else failure = data && data.error ? data.error.message : `HTTP ${response.status}`;
+    } catch {
+      failure = "could not reach the server";
+    }
+    if (shown !== target || shown.selected !== index) return; // the page moved on: nothing to tell here
+    renderCorrection();
+    if (failure) {
+      correctStatus.textContent = `Not saved: ${failure}. Please try again.`;
+      correctStatus.classList.add("is-error");
+    }
   }
 
   // ---- actions ----
@@ -712,6 +802,11 @@
     else return;
     event.preventDefault();
     select(index, true);
+  });
+
+  correctBar.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-label]");
+    if (button && !button.disabled) sendCorrection(button.dataset.label);
   });
 
   undoButton.addEventListener("click", undo);
