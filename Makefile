@@ -35,7 +35,7 @@ lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^digits' > requirements.lock
 	$(BIN)/python -m pip install --dry-run --ignore-installed --quiet --report /tmp/serve-report.json \
 		-c requirements.lock tensorflow-cpu flask pillow numpy gunicorn gevent prometheus-client ai-edge-litert pyspng \
-		opencv-python-headless
+		opencv-python-headless zlib-ng
 	( echo "# Runtime dependencies of the service, pinned (the Docker image installs exactly these)."; \
 	  echo "# Regenerate with: make lock"; \
 	  $(BIN)/python -c "import json; r = json.load(open('/tmp/serve-report.json')); \

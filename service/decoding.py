@@ -12,6 +12,7 @@ import zlib
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from zlib_ng import zlib_ng
 
 from service.errors import InvalidImage, TooLarge, UnsupportedMediaType
 
@@ -47,6 +48,10 @@ _PLAIN_MODES = {0: "L", 2: "RGB", 6: "RGBA"}  # 8-bit colour types that libspng 
 # Ancillary chunks a canvas or image editor writes before the pixels, at the lengths Pillow's handlers read
 # (shorter ones raise there): a PNG with any other chunk before IDAT is read by Pillow's own header parser.
 _PLAIN_CHUNKS = {b"sRGB": 1, b"gAMA": 4, b"pHYs": 9, b"cHRM": 32}
+# Filtered rows of at least this many bytes are inflated by zlib-ng before libspng sees them (_stored_png()): below
+# it, the copies cost more than classic zlib's inflating does (a 28x28 upload's 812 bytes take it 1 us).
+STORED_FROM = 64 * 1024
+_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
@@ -216,10 +221,52 @@ def _plain_chunks_to_idat(data: bytes, position: int) -> bool:
 
 def _load_png(data: bytes, mode: str) -> Image.Image:
     try:
-        pixels = pyspng.load(data, format=mode)  # uint8 [H, W] or [H, W, C]
+        pixels = pyspng.load(_stored_png(data, mode), format=mode)  # uint8 [H, W] or [H, W, C]
     except RuntimeError as e:  # pyspng's only error type: a corrupt or truncated stream
         raise InvalidImage(f"corrupt or truncated PNG ({e})"[:200]) from e
     return Image.fromarray(pixels, mode=mode)
+
+
+def _stored_png(data: bytes, mode: str) -> bytes:
+    """A plain PNG (plain_png_header()) with its image data inflated by zlib-ng and kept in deflate's stored
+    blocks, which libspng only copies; `data` itself when the image is small (STORED_FROM).
+
+    libspng inflates with classic zlib, which copies the long runs of a canvas's transparent pixels a byte at a
+    time: 1.6 ms of a 952x280 canvas's 1.7 ms, against 0.2 ms for zlib-ng's inflate (SIMD copies and checksums),
+    and libspng has no way to be given another inflater. The rows' filters are left for libspng to undo, so the
+    pixels are the same. Image data cut short or with a bad CRC raises InvalidImage, as libspng does.
+    """
+    width, height = _IHDR.unpack_from(data, 8)[2:4]
+    size = height * (1 + width * len(mode))  # the filtered rows: a filter byte, then the row's samples
+    if size < STORED_FROM:
+        return data
+    try:
+        rows = zlib_ng.decompress(b"".join(_idat_chunks(data)), bufsize=size)
+    except zlib_ng.error as e:
+        raise InvalidImage(f"corrupt or truncated PNG ({e})"[:200]) from e
+    if len(rows) != size:
+        raise InvalidImage(f"corrupt PNG: {len(rows)} bytes of image data, not {size}")
+    stored = zlib_ng.compress(rows, 0)
+    crc = zlib_ng.crc32(stored, zlib_ng.crc32(b"IDAT"))
+    return b"".join((data[:33], len(stored).to_bytes(4, "big"), b"IDAT", stored, crc.to_bytes(4, "big"), _IEND))
+
+
+def _idat_chunks(data: bytes) -> list[bytes]:
+    """The data of a PNG's IDAT chunks, checked whole and by CRC; InvalidImage if there are none or one is bad."""
+    parts, position = [], 33  # after the signature and IHDR
+    while position + 8 <= len(data):
+        length, kind = _CHUNK.unpack_from(data, position)
+        end = position + 8 + length
+        if kind == b"IDAT":
+            if end + 4 > len(data) or zlib_ng.crc32(data[position + 4 : end]) != int.from_bytes(data[end : end + 4]):
+                raise InvalidImage("corrupt or truncated PNG (IDAT chunk cut short or with a bad CRC)")
+            parts.append(data[position + 8 : end])
+        elif parts:  # the image data is one run of IDAT chunks
+            break
+        position = end + 4
+    if not parts:
+        raise InvalidImage("corrupt or truncated PNG (no image data)")
+    return parts
 
 
 def load_first_frame(image: Image.Image) -> Image.Image:

@@ -12,6 +12,7 @@ from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from service.decoding import (
     REDUCED_SIDE,
+    STORED_FROM,
     _load_png,
     _shrink,
     decode,
@@ -448,3 +449,42 @@ def test_decode_sized_gives_the_size_of_the_image_as_shown(orientation, shown, s
     gray, size = decode_sized(encode(image, "JPEG", exif=exif.tobytes(), quality=95))
     assert size == (shown[0] * scale, shown[1] * scale)
     assert gray.shape[0] / gray.shape[1] == pytest.approx(shown[0] / shown[1], rel=0.02)
+
+
+# ---- large plain PNGs: inflated by zlib-ng, unfiltered by libspng ---------------------------------------------------
+
+
+def _noisy_png(mode: str, size: tuple[int, int] = (400, 300)) -> bytes:
+    """A plain PNG of noise and smooth rows, too large for classic zlib's inflate (STORED_FROM), in many IDAT chunks."""
+    rng = np.random.default_rng(len(mode))
+    shape = (size[1], size[0], len(mode)) if len(mode) > 1 else (size[1], size[0])
+    noise = rng.integers(0, 256, shape, dtype=np.uint8)
+    noise[: size[1] // 2] //= 64  # smooth rows, so that every PNG filter type gets picked
+    blob = encode(Image.fromarray(noise, mode))
+    assert blob.count(b"IDAT") > 1 and size[1] * (1 + size[0] * len(mode)) >= STORED_FROM
+    return blob
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
+def test_large_plain_pngs_decode_pixel_for_pixel_as_pillow_does(mode):
+    blob = _noisy_png(mode)
+    assert np.array_equal(np.asarray(_load_png(blob, mode)), _pillow_pixels(blob))
+    assert np.array_equal(decode(blob), decode(blob, fast_png=False))
+
+
+@pytest.mark.parametrize("damage", ["bad CRC", "data flipped", "cut short", "no image data"])
+def test_damaged_image_data_of_a_large_png_is_a_clear_error(damage):
+    blob = bytearray(_noisy_png("RGB"))
+    second = blob.index(b"IDAT", blob.index(b"IDAT") + 4)  # the second IDAT chunk's type
+    if damage == "bad CRC":
+        blob[second + 100] ^= 1
+    elif damage == "data flipped":  # with a CRC that matches: the zlib stream itself is corrupt
+        length = int.from_bytes(blob[second - 4 : second])
+        blob[second + 4 : second + 4 + length] = bytes(length)
+        blob[second + 4 + length : second + 8 + length] = zlib.crc32(blob[second : second + 4 + length]).to_bytes(4)
+    elif damage == "cut short":
+        blob = blob[: second + 1000]
+    else:
+        blob = blob[:33] + encode(Image.new("L", (1, 1)))[-12:]  # the header, then IEND
+    with pytest.raises(InvalidImage):
+        decode(bytes(blob))
