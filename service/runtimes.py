@@ -22,6 +22,10 @@ MAX_CHUNK = 256  # LiteRT interpreters are sized per batch bucket up to this man
 # (a 5-digit number padded to 8 paid 3 images' worth, 0.4 ms); above it, to the next power of two (three more
 # interpreters: 64, 128, 256), whose padding costs little against the batch.
 EXACT_UP_TO = 32
+# One thread for a single image (a one-digit drawing: splitting 0.13 ms of work costs more than it saves), two from
+# two images up: a number's digits are a batch the interpreter splits between the cores, as it does a big batch
+# (python -m bench.runtime_batches).
+TWO_THREADS_FROM = 2
 
 
 class SavedModelRuntime:
@@ -57,8 +61,7 @@ class LiteRTRuntime:
         return n if n <= EXACT_UP_TO else 1 << (n - 1).bit_length()
 
     def _new(self, batch: int):
-        # one thread for the small batches of interactive use; big batches get two (python -m bench.runtime_batches)
-        threads = min(2, os.cpu_count() or 1) if batch >= 16 else 1
+        threads = min(2, os.cpu_count() or 1) if batch >= TWO_THREADS_FROM else 1
         interpreter = self._interpreter_class(model_content=self._blob, num_threads=threads)
         detail = interpreter.get_input_details()[0]
         interpreter.resize_tensor_input(detail["index"], [batch, SIDE, SIDE], strict=False)
