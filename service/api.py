@@ -39,7 +39,7 @@ def digit_entry(reading: Reading, include_input: bool) -> dict:
     entry = {
         "digit": reading.digit,
         "confidence": reading.confidence,
-        "probabilities": [float(v) for v in reading.probabilities],
+        "probabilities": reading.probabilities.tolist(),  # float64 [10] -> Python floats, in C
         "box": reading.box._asdict(),
     }
     if include_input:
