@@ -220,11 +220,15 @@ def _plain_chunks_to_idat(data: bytes, position: int) -> bool:
 
 
 def _load_png(data: bytes, mode: str) -> Image.Image:
+    return Image.fromarray(_png_pixels(data, mode), mode=mode)
+
+
+def _png_pixels(data: bytes, mode: str) -> np.ndarray:
+    """A plain PNG's pixels, decoded by libspng: uint8 [H, W] (L) or [H, W, C] (RGB, RGBA)."""
     try:
-        pixels = pyspng.load(_stored_png(data, mode), format=mode)  # uint8 [H, W] or [H, W, C]
+        return pyspng.load(_stored_png(data, mode), format=mode)
     except RuntimeError as e:  # pyspng's only error type: a corrupt or truncated stream
         raise InvalidImage(f"corrupt or truncated PNG ({e})"[:200]) from e
-    return Image.fromarray(pixels, mode=mode)
 
 
 def _stored_png(data: bytes, mode: str) -> bytes:
@@ -300,6 +304,9 @@ def decode_sized(
     header = plain_png_header(data, max_pixels) if fast_png and pyspng is not None else None
     if header is not None:  # a plain PNG: its header read without Pillow's parser, its pixels by libspng
         mode, (width, height) = header
+        if mode == "L" and max(width, height) <= WORKING_SIDE and _reduction((width, height)) == 1:
+            # a small grey upload (a batch's 28x28 digits): to_gray()'s result without an image object's copies
+            return _png_pixels(data, mode).astype(np.float32) * np.float32(1 / 255), (height, width)
         return to_gray(_shrink(_load_png(data, mode))), (height, width)
     image = open_image(data, max_pixels)
     if fast_png and plain_png(image, data):

@@ -340,7 +340,8 @@ def test_flattening_a_box_then_reducing_equals_reducing_the_whole_composite(fact
 def test_decode_gives_the_same_gray_whichever_png_decoder():
     from bench.payloads import canvas_png
 
-    for blob in (canvas_png(), canvas_png(140), encode(drawn_one()), encode(drawn_one(dark_on_light=False))):
+    small = encode(drawn_one(size=28, width=3))  # a small grey PNG: its pixels go to numpy without Pillow
+    for blob in (canvas_png(), canvas_png(140), encode(drawn_one()), encode(drawn_one(dark_on_light=False)), small):
         assert np.array_equal(decode(blob), decode(blob, fast_png=False))
 
 
