@@ -6,6 +6,7 @@
 
 The requests: `canvas`, the page's one-digit drawing (280x280); `number`, a 5-digit number drawn on a wide
 canvas (bench/payloads.number_json); `batch`, 256 small PNGs in one JSON body (bench/payloads.batch_json).
+The process's allocator is tuned as a server worker's is (service/allocator.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pyinstrument import Profiler
 
 from bench.payloads import batch_json, canvas_json, number_json
 from service import create_app
+from service.allocator import keep_freed_memory
 
 RESULTS = Path(__file__).parent / "results"
 # name -> (request body, how many requests one profile's `--requests` stands for: a batch is 256 images)
@@ -48,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", choices=[*PAYLOADS, []], help="requests to profile (default: all)")
     parser.add_argument("--requests", type=int, default=2000, help="requests per profile (a batch: 1/50 of it)")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as in a server's worker
     client = create_app().test_client()
     for name in args.names or PAYLOADS:
         make, per = PAYLOADS[name]
