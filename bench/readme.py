@@ -291,6 +291,14 @@ def request_parts(r: dict) -> list[str]:
     ]
     if "whole_cold_caches_ms" in r:
         rows.append(f"| the same, CPU caches flushed before each call | {r['whole_cold_caches_ms']} ms |")
+    if "number" in r:  # a 5-digit canvas (952x280 PNG): its stages
+        n = r["number"]
+        rows += [
+            f"| 5-digit canvas: decode the PNG data and flatten it | {n['decode_ms']} ms |",
+            f"| 5-digit canvas: read it (segment, preprocess {n['digits']} digits, the CNN) | {n['read_ms']} ms |",
+            f"| 5-digit canvas: everything between reading the body and writing the JSON | "
+            f"{n['whole_in_process_ms']} ms |",
+        ]
     return [*rows, "", latency_budget(r, load("serve_bench"))]
 
 
