@@ -49,8 +49,10 @@ _PLAIN_MODES = {0: "L", 2: "RGB", 6: "RGBA"}  # 8-bit colour types that libspng 
 # (shorter ones raise there): a PNG with any other chunk before IDAT is read by Pillow's own header parser.
 _PLAIN_CHUNKS = {b"sRGB": 1, b"gAMA": 4, b"pHYs": 9, b"cHRM": 32}
 # Filtered rows of at least this many bytes are inflated by zlib-ng before libspng sees them (_stored_png()): below
-# it, the copies cost more than classic zlib's inflating does (a 28x28 upload's 812 bytes take it 1 us).
-STORED_FROM = 64 * 1024
+# it, the copies cost more than classic zlib's inflating does (a 28x28 upload's 812 bytes take it 1 us). Above
+# STORED_UP_TO (a 2,000 x 2,000 RGBA canvas) libspng inflates them itself: the inflated and stored copies would
+# triple a big photo's memory while it is decoded.
+STORED_FROM, STORED_UP_TO = 64 * 1024, 16 << 20
 _IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
@@ -233,7 +235,7 @@ def _png_pixels(data: bytes, mode: str) -> np.ndarray:
 
 def _stored_png(data: bytes, mode: str) -> bytes:
     """A plain PNG (plain_png_header()) with its image data inflated by zlib-ng and kept in deflate's stored
-    blocks, which libspng only copies; `data` itself when the image is small (STORED_FROM).
+    blocks, which libspng only copies; `data` itself when the image is small or big (STORED_FROM, STORED_UP_TO).
 
     libspng inflates with classic zlib, which copies the long runs of a canvas's transparent pixels a byte at a
     time: 1.6 ms of a 952x280 canvas's 1.7 ms, against 0.2 ms for zlib-ng's inflate (SIMD copies and checksums),
@@ -242,7 +244,7 @@ def _stored_png(data: bytes, mode: str) -> bytes:
     """
     width, height = _IHDR.unpack_from(data, 8)[2:4]
     size = height * (1 + width * len(mode))  # the filtered rows: a filter byte, then the row's samples
-    if size < STORED_FROM:
+    if not STORED_FROM <= size <= STORED_UP_TO:
         return data
     try:
         rows = zlib_ng.decompress(b"".join(_idat_chunks(data)), bufsize=size)

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin, TiffImagePlugin
 
+from service import decoding
 from service.decoding import (
     REDUCED_SIDE,
     STORED_FROM,
+    STORED_UP_TO,
     _load_png,
     _shrink,
     decode,
@@ -462,13 +464,13 @@ def _noisy_png(mode: str, size: tuple[int, int] = (400, 300)) -> bytes:
     noise = rng.integers(0, 256, shape, dtype=np.uint8)
     noise[: size[1] // 2] //= 64  # smooth rows, so that every PNG filter type gets picked
     blob = encode(Image.fromarray(noise, mode))
-    assert blob.count(b"IDAT") > 1 and size[1] * (1 + size[0] * len(mode)) >= STORED_FROM
     return blob
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
 def test_large_plain_pngs_decode_pixel_for_pixel_as_pillow_does(mode):
     blob = _noisy_png(mode)
+    assert blob.count(b"IDAT") > 1 and STORED_FROM <= 300 * (1 + 400 * len(mode)) <= STORED_UP_TO
     assert np.array_equal(np.asarray(_load_png(blob, mode)), _pillow_pixels(blob))
     assert np.array_equal(decode(blob), decode(blob, fast_png=False))
 
@@ -489,3 +491,13 @@ def test_damaged_image_data_of_a_large_png_is_a_clear_error(damage):
         blob = blob[:33] + encode(Image.new("L", (1, 1)))[-12:]  # the header, then IEND
     with pytest.raises(InvalidImage):
         decode(bytes(blob))
+
+
+@pytest.mark.parametrize("limits", [(0, 10**9), (10**9, 10**9), (0, 1000)], ids=["always", "never", "too big"])
+def test_plain_pngs_decode_alike_whether_or_not_zlib_ng_inflates_them(monkeypatch, limits):
+    """Below STORED_FROM and above STORED_UP_TO libspng inflates the data itself: the same pixels either way."""
+    monkeypatch.setattr(decoding, "STORED_FROM", limits[0])
+    monkeypatch.setattr(decoding, "STORED_UP_TO", limits[1])
+    for blob in (_noisy_png("RGBA", (60, 40)), encode(drawn_one(size=28, width=3)), _noisy_png("RGB")):
+        mode = Image.open(io.BytesIO(blob)).mode
+        assert np.array_equal(np.asarray(_load_png(blob, mode)), _pillow_pixels(blob))
