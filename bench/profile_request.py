@@ -47,9 +47,11 @@ def profile(client, body: bytes, requests: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_request", description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", choices=[*PAYLOADS, []], help="requests to profile (default: all)")
+    parser.add_argument("names", nargs="*", metavar="REQUEST", help=f"{', '.join(PAYLOADS)} (default: all)")
     parser.add_argument("--requests", type=int, default=2000, help="requests per profile (a batch: 1/50 of it)")
     args = parser.parse_args(argv)
+    if set(args.names) - set(PAYLOADS):
+        parser.error(f"unknown request {sorted(set(args.names) - set(PAYLOADS))}; choose from {', '.join(PAYLOADS)}")
     keep_freed_memory()  # as in a server's worker
     client = create_app().test_client()
     for name in args.names or PAYLOADS:
