@@ -22,10 +22,11 @@ MAX_CHUNK = 256  # LiteRT interpreters are sized per batch bucket up to this man
 # (a 5-digit number padded to 8 paid 3 images' worth, 0.4 ms); above it, to the next power of two (three more
 # interpreters: 64, 128, 256), whose padding costs little against the batch.
 EXACT_UP_TO = 32
-# One thread for a single image (a one-digit drawing: splitting 0.13 ms of work costs more than it saves), two from
-# two images up: a number's digits are a batch the interpreter splits between the cores, as it does a big batch
-# (python -m bench.runtime_batches).
-TWO_THREADS_FROM = 2
+# Two interpreter threads from this many images (python -m bench.runtime_batches). Below it, one: a number's few
+# digits on two threads take half the time on an idle machine (5 images: 0.37 ms instead of 0.66), but when the
+# other core is busy (the other worker, or anything else) the second thread's share waits for it: on a loaded
+# machine, interleaved, 5 images' p90 was 4.0 ms on two threads and 0.71 ms on one.
+TWO_THREADS_FROM = 16
 
 
 class SavedModelRuntime:
