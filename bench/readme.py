@@ -36,7 +36,7 @@ class Source:
 SERVER = ("service", "models", "bench/server.py", "bench/load.py", "bench/payloads.py")
 SOURCES = {
     "serve_bench": Source(
-        "python -m bench.serve_bench --compare",
+        "python -m bench.serve_bench --compare --baseline 841e501",
         (*SERVER, "bench/serve_bench.py", "bench/baseline_app.py", "bench/runtime_batches.py"),
     ),
     "request_parts": Source("python -m bench.request_parts", (*SERVER, "bench/request_parts.py", "bench/timing.py")),
@@ -225,6 +225,8 @@ def performance(r: dict) -> list[str]:
     servers = [("this service", r["service"]), ("baseline (Flask + `model.predict`)", r["baseline"])]
     if "gthread_before" in r:  # the threaded worker the service used before the gevent one, same run
         servers.append(("this service, former gthread worker", r["gthread_before"]))
+    if "service_at_ref" in r:  # the service as of an earlier commit (serve_bench --baseline REF), same run
+        servers.append((f"this service at {r['ref']['name']} (`{r['ref']['commit'][:7]}`)", r["service_at_ref"]))
 
     def row(measure: str, cell: Callable[[dict], str]) -> str:
         return f"| {measure} | " + " | ".join(cell(s) if s else "" for _, s in servers) + " |"
@@ -261,6 +263,11 @@ def performance(r: dict) -> list[str]:
     ratios = r["ratios"]
     number = ratios.get("p50_5_digits_over_1_digit_x")
     number = f" A 5-digit canvas's p50 is **{number}x** a one-digit canvas's." if number else ""
+    if "p50_canvas_over_ref_x" in ratios:
+        number += (
+            f" A one-digit canvas's p50 is **{ratios['p50_canvas_over_ref_x']}x** the service's at "
+            f"{r['ref']['name']}, a small PNG's **{ratios['p50_small_png_over_ref_x']}x**."
+        )
     rows.append(
         f"\nRatios: p50 latency **{ratios['p50_latency_lower_x']}x** lower, throughput at 16 connections "
         f"**{ratios['throughput_16_higher_x']}x** higher.{number} Medians of {r.get('repeats', 1)} runs.{spread(r)}"
@@ -293,6 +300,14 @@ def request_parts(r: dict) -> list[str]:
     ]
     if "whole_cold_caches_ms" in r:
         rows.append(f"| the same, CPU caches flushed before each call | {r['whole_cold_caches_ms']} ms |")
+    if "number" in r:  # a 5-digit canvas (952x280 PNG): its stages
+        n = r["number"]
+        rows += [
+            f"| 5-digit canvas: decode the PNG data and flatten it | {n['decode_ms']} ms |",
+            f"| 5-digit canvas: read it (segment, preprocess {n['digits']} digits, the CNN) | {n['read_ms']} ms |",
+            f"| 5-digit canvas: everything between reading the body and writing the JSON | "
+            f"{n['whole_in_process_ms']} ms |",
+        ]
     return [*rows, "", latency_budget(r, load("serve_bench"))]
 
 

@@ -8,7 +8,8 @@ as the median of many calls; the whole request also with the CPU caches flushed 
 (bench.timing.flush_caches), as they are, in part, between requests in a server. The HTTP floor
 is wrk's p50 for GET /healthz on one connection to the production server: gunicorn, Flask and
 the app's middleware with no work behind them.
-The same stages are timed for serve_bench's batch payload: 256 small PNGs in one JSON body.
+The same stages are timed for serve_bench's 5-digit canvas (a 952x280 PNG) and its batch payload: 256 small
+PNGs in one JSON body. The process's allocator is tuned as a server worker's is (service/allocator.py).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import time
 import numpy as np
 
 from bench.load import wrk
-from bench.payloads import batch_json, canvas_json, canvas_png
+from bench.payloads import batch_json, canvas_json, canvas_png, number_json, number_png
 from bench.results import emit
 from bench.server import running_server
 from bench.timing import flush_caches, median_ms
 from service import inputs, segmentation
+from service.allocator import keep_freed_memory
 from service.config import Settings
 from service.decoding import decode
 from service.predictor import Predictor
@@ -57,6 +59,24 @@ def stages(settings: Settings, predictor: Predictor, calls: int) -> dict:
     }
 
 
+def number_stages(settings: Settings, predictor: Predictor, calls: int) -> dict:
+    """The stages of a 5-digit canvas request, in process: decode, read (segment, preprocess, the model), whole."""
+    png, body = number_png(), number_json()
+    images = [inputs.decode(png, settings.max_image_pixels)]
+
+    def whole() -> list:
+        payload = inputs.parse_json(body, settings.max_json_depth)
+        images, _ = inputs.json_to_grays(payload, settings.max_image_pixels, settings.max_batch)
+        return read(images, predictor, settings.max_digits)
+
+    return {
+        "digits": len(read(images, predictor, settings.max_digits)[0]),
+        "decode_ms": median_ms(lambda: decode(png), calls),
+        "read_ms": median_ms(lambda: read(images, predictor, settings.max_digits), calls),
+        "whole_in_process_ms": median_ms(whole, calls),
+    }
+
+
 def batch_stages(settings: Settings, predictor: Predictor, calls: int, count: int = 256) -> dict:
     """The stages of one batch request of `count` small PNGs, in process: decode, preprocess, model."""
     payload = inputs.parse_json(batch_json(count), settings.max_json_depth)
@@ -76,9 +96,11 @@ def http_floor(seconds: float) -> float:
 
 
 def run(quick: bool = False) -> dict:
+    keep_freed_memory()
     settings = Settings.from_env()
     predictor = Predictor(settings.resolved_model_dir())
     result = {**stages(settings, predictor, 20 if quick else 1000), "http_floor_ms": http_floor(1 if quick else 5)}
+    result["number"] = number_stages(settings, predictor, 20 if quick else 500)
     result["batch"] = batch_stages(settings, predictor, 2 if quick else 30)
     return {**result, "measured_at": time.strftime("%Y-%m-%d")}
 

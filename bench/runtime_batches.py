@@ -5,7 +5,7 @@
 
 Server-side micro-batching only pays when a batch of n costs less than n single calls. This
 measures the in-process runtime (no HTTP, no preprocessing) at batch sizes 1 to 256, with the
-interpreter threads the service uses (1 below 16 images, 2 from 16 up).
+interpreter threads the service uses (service/runtimes.py: 1 below 16 images, 2 from 16 up).
 
 It also sets the model's arithmetic rate against the machine's: the multiply-adds per image (read
 from the LiteRT file), the rate LiteRT reaches on a batch of 256, and the rate numpy's BLAS reaches

@@ -50,9 +50,15 @@ def running_server(
     inherit_env: bool = True,
     port_in_command: bool = False,
 ):
-    """Yield (base_url, process) for a server on a free loopback port; SIGTERM it afterwards."""
+    """Yield (base_url, process) for a server on a free loopback port; SIGTERM it afterwards.
+
+    With `inherit_env`, `cwd` also leads PYTHONPATH: the server runs the code of the checkout it starts in (a
+    worktree's, or an older commit's for a side-by-side comparison), not whichever one the venv was installed from.
+    """
     port = free_port()
     base = dict(os.environ) if inherit_env else {}
+    if inherit_env:
+        base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), base.get("PYTHONPATH")]))
     full_env = {**base, **(env or {}), "HOST": "127.0.0.1", "PORT": str(port)}
     command = command or [str(Path(sys.executable).with_name("digits-serve"))]
     if port_in_command:

@@ -40,7 +40,7 @@ def digit_entry(reading: Reading, is_digit: bool, include_input: bool) -> dict:
     entry = {
         "digit": reading.digit if is_digit else None,
         "confidence": reading.confidence,
-        "probabilities": [float(v) for v in reading.probabilities],
+        "probabilities": reading.probabilities.tolist(),  # float64 [10] -> Python floats, in C
         "box": reading.box._asdict(),
     }
     if not is_digit:

@@ -56,6 +56,13 @@ def on_starting(server):
             os.remove(os.path.join(folder, name))
 
 
+def post_fork(server, worker):
+    """Each worker keeps the memory a request frees for the next one (service/allocator.py)."""
+    from service.allocator import keep_freed_memory
+
+    keep_freed_memory()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

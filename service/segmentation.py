@@ -113,6 +113,8 @@ def groups(stats: np.ndarray, shape: tuple[int, int]) -> list[list[int]]:
     """The labels of each digit's components, left to right: components merged by x-overlap, dots and stray marks
     dropped, pieces of a broken digit joined, specks kept with the digit they belong to. `stats` as components()
     gives them, `shape` the image's (height, width)."""
+    if len(stats) == 2:  # one component, the usual upload of one digit: that digit, unless it is a speck
+        return [[1]] if max(stats[1, 2], stats[1, 3]) >= max(2.0, MIN_EXTENT * min(shape)) else []
     extent = np.maximum(stats[1:, 2], stats[1:, 3])
     kept = np.flatnonzero(extent >= max(2.0, MIN_EXTENT * min(shape))) + 1  # specks: small against the image
     spans = _merge([(Box(*map(int, stats[i, :4])), [int(i)]) for i in kept[np.argsort(stats[kept, 0])]], _overlapping)
@@ -191,6 +193,9 @@ def layout(ink: np.ndarray) -> list[Group]:
 def cut_out(ink: np.ndarray, labels: np.ndarray, stats: np.ndarray, members: list[list[int]]) -> list[Group]:
     """Each group's box and ink, given the image's ink [H, W], its components (components()) and the labels of
     each group's components (groups())."""
+    if members == [[1]] and len(stats) == 2:  # one component, the usual upload of one digit: nothing else to remove
+        box = Box(*(int(v) for v in stats[1, :4]))
+        return [Group(box, ink[box.y : box.y + box.height, box.x : box.x + box.width])]
     boxes = [_bounds(stats, m) for m in members]
     owner = np.zeros(len(stats), np.int32)  # label -> 1 + index of the group it belongs to; 0: none
     for index, labels_of_group in enumerate(members):

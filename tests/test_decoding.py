@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin, TiffImagePlugin
 
+from service import decoding
 from service.decoding import (
     REDUCED_SIDE,
+    STORED_FROM,
+    STORED_UP_TO,
     _load_png,
     _shrink,
     decode,
@@ -361,7 +364,8 @@ def test_flattening_a_box_then_reducing_equals_reducing_the_whole_composite(fact
 def test_decode_gives_the_same_gray_whichever_png_decoder():
     from bench.payloads import canvas_png
 
-    for blob in (canvas_png(), canvas_png(140), encode(drawn_one()), encode(drawn_one(dark_on_light=False))):
+    small = encode(drawn_one(size=28, width=3))  # a small grey PNG: its pixels go to numpy without Pillow
+    for blob in (canvas_png(), canvas_png(140), encode(drawn_one()), encode(drawn_one(dark_on_light=False)), small):
         assert np.array_equal(decode(blob), decode(blob, fast_png=False))
 
 
@@ -470,3 +474,52 @@ def test_decode_sized_gives_the_size_of_the_image_as_shown(orientation, shown, s
     gray, size = decode_sized(encode(image, "JPEG", exif=exif.tobytes(), quality=95))
     assert size == (shown[0] * scale, shown[1] * scale)
     assert gray.shape[0] / gray.shape[1] == pytest.approx(shown[0] / shown[1], rel=0.02)
+
+
+# ---- large plain PNGs: inflated by zlib-ng, unfiltered by libspng ---------------------------------------------------
+
+
+def _noisy_png(mode: str, size: tuple[int, int] = (400, 300)) -> bytes:
+    """A plain PNG of noise and smooth rows, too large for classic zlib's inflate (STORED_FROM), in many IDAT chunks."""
+    rng = np.random.default_rng(len(mode))
+    shape = (size[1], size[0], len(mode)) if len(mode) > 1 else (size[1], size[0])
+    noise = rng.integers(0, 256, shape, dtype=np.uint8)
+    noise[: size[1] // 2] //= 64  # smooth rows, so that every PNG filter type gets picked
+    blob = encode(Image.fromarray(noise, mode))
+    return blob
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
+def test_large_plain_pngs_decode_pixel_for_pixel_as_pillow_does(mode):
+    blob = _noisy_png(mode)
+    assert blob.count(b"IDAT") > 1 and STORED_FROM <= 300 * (1 + 400 * len(mode)) <= STORED_UP_TO
+    assert np.array_equal(np.asarray(_load_png(blob, mode)), _pillow_pixels(blob))
+    assert np.array_equal(decode(blob), decode(blob, fast_png=False))
+
+
+@pytest.mark.parametrize("damage", ["bad CRC", "data flipped", "cut short", "no image data"])
+def test_damaged_image_data_of_a_large_png_is_a_clear_error(damage):
+    blob = bytearray(_noisy_png("RGB"))
+    second = blob.index(b"IDAT", blob.index(b"IDAT") + 4)  # the second IDAT chunk's type
+    if damage == "bad CRC":
+        blob[second + 100] ^= 1
+    elif damage == "data flipped":  # with a CRC that matches: the zlib stream itself is corrupt
+        length = int.from_bytes(blob[second - 4 : second])
+        blob[second + 4 : second + 4 + length] = bytes(length)
+        blob[second + 4 + length : second + 8 + length] = zlib.crc32(blob[second : second + 4 + length]).to_bytes(4)
+    elif damage == "cut short":
+        blob = blob[: second + 1000]
+    else:
+        blob = blob[:33] + encode(Image.new("L", (1, 1)))[-12:]  # the header, then IEND
+    with pytest.raises(InvalidImage):
+        decode(bytes(blob))
+
+
+@pytest.mark.parametrize("limits", [(0, 10**9), (10**9, 10**9), (0, 1000)], ids=["always", "never", "too big"])
+def test_plain_pngs_decode_alike_whether_or_not_zlib_ng_inflates_them(monkeypatch, limits):
+    """Below STORED_FROM and above STORED_UP_TO libspng inflates the data itself: the same pixels either way."""
+    monkeypatch.setattr(decoding, "STORED_FROM", limits[0])
+    monkeypatch.setattr(decoding, "STORED_UP_TO", limits[1])
+    for blob in (_noisy_png("RGBA", (60, 40)), encode(drawn_one(size=28, width=3)), _noisy_png("RGB")):
+        mode = Image.open(io.BytesIO(blob)).mode
+        assert np.array_equal(np.asarray(_load_png(blob, mode)), _pillow_pixels(blob))

@@ -64,6 +64,24 @@ def test_specks_and_dots_are_not_digits(size):
     assert boxes_of(ink) == [(120, 40, 16, 200), (220, 40, 16, 200)]
 
 
+@pytest.mark.parametrize("side", [1, 2, 4, 10])
+def test_a_lone_stroke_is_one_digit_with_its_own_box_and_ink(side):
+    """One component alone, a batch's usual upload: one group, its box and all the ink in it."""
+    ink = np.zeros((100, 80), np.float32)
+    bar(ink, 30, 20, side, side * 6)
+    (group,) = segmentation.layout(ink)
+    assert tuple(group.box) == (30, 20, side, side * 6) and group.mask is None
+    assert np.array_equal(group.ink, ink[20 : 20 + side * 6, 30 : 30 + side])
+
+
+@pytest.mark.parametrize("side", [1, 3])
+def test_a_lone_speck_is_no_digit(side):
+    """Under MIN_EXTENT of the image (4 px of 100) and alone: no group at all."""
+    ink = np.zeros((100, 80), np.float32)
+    bar(ink, 30, 20, side, side)
+    assert boxes_of(ink) == []
+
+
 def test_a_digit_s_ink_does_not_hold_its_neighbour_s_strokes():
     """Digits whose boxes overlap: each digit's ink is its own strokes only."""
     ink = np.zeros((120, 200), np.float32)
