@@ -16,15 +16,29 @@ COPY requirements/serve.txt requirements/savedmodel.txt /tmp/
 # its interpreter never imports.
 RUN python -m venv --without-pip /opt/venv \
     && python -m pip --python /opt/venv/bin/python install --no-deps --no-compile --requirement /tmp/serve.txt
-# What serving never loads, about 60 MB: LiteRT's GPU accelerator, NPU vendor plug-ins, ahead-of-time compiler and
-# tools (its interpreter needs only libpywrap_litert_common.so; the CI test predicts through this image), numpy's
-# Fortran wrapper generator and build helpers, and every package's own test suite. Then compiled ahead: a read-only
-# root file system cannot take .pyc files later.
+# What serving never loads, about 80 MB: LiteRT's GPU accelerator, NPU vendor plug-ins, ahead-of-time compiler,
+# tools and flatbuffer schema module (its interpreter needs only libpywrap_litert_common.so; the CI test predicts
+# through this image); numpy's Fortran wrapper generator and build helpers; every package's test suite and test
+# helpers, C sources, headers and type stubs; gevent's libuv loop (it runs libev); SQLAlchemy's dialects for
+# databases we do not support and its optional compiled speed-ups (9 MB: it runs the same modules as Python, and a
+# correction makes a couple of queries); Pillow's AVIF decoder, font rendering and Tk bridge with their libraries
+# (9 MB: uploads are PNG, JPEG, GIF, BMP, WebP or TIFF, and no text is drawn). Then compiled ahead: a read-only root
+# file system cannot take .pyc files later.
 WORKDIR /opt/venv/lib/python3.11/site-packages
 RUN rm -r ai_edge_litert/libLiteRt.so ai_edge_litert/libLiteRtWebGpuAccelerator.so ai_edge_litert/tools \
         ai_edge_litert/vendors ai_edge_litert/aot numpy/f2py numpy/distutils \
+        sqlalchemy/testing sqlalchemy/dialects/mysql sqlalchemy/dialects/mssql sqlalchemy/dialects/oracle \
+        alembic/testing gevent/testing gevent/libuv ai_edge_litert/schema_py_generated.py \
     && find . -depth -type d -name tests -exec rm -r {} + \
+    && find . \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' -o -name '*.c' -o -name '*.h' -o -name '*.cpp' \
+        -o -name '*.hpp' -o -path './sqlalchemy/*_cy.cpython-*.so' \) -delete \
+    && rm PIL/_avif.*.so PIL/_imagingft.*.so PIL/_imagingtk.*.so pillow.libs/libavif-* pillow.libs/libbrotli* \
+        pillow.libs/libfreetype-* pillow.libs/libharfbuzz-* pillow.libs/libpng16-* \
     && python -m compileall -q /opt/venv/lib
+
+# The default image runs the models with LiteRT: their model.tflite and metadata.json, not their SavedModels (8 MB).
+COPY models/ /models/
+RUN find /models \( -name saved_model.pb -o -name fingerprint.pb -o -name variables \) -prune -exec rm -r {} +
 
 # ---- build-savedmodel: the same virtualenv plus TensorFlow ------------------------------------------------
 FROM build AS build-savedmodel
@@ -35,7 +49,7 @@ RUN python -m pip --python /opt/venv/bin/python install --no-deps --no-compile -
 FROM python:3.11.7-slim-bookworm AS savedmodel
 RUN groupadd --system --gid 10001 digits \
     && useradd --system --uid 10001 --gid digits --no-create-home --shell /usr/sbin/nologin digits \
-    && mkdir /data && chown 10001:10001 /data
+    && install -d -o 10001 -g 10001 -m 0750 /data
 COPY --from=build-savedmodel /opt/venv /opt/venv
 WORKDIR /app
 COPY service/ /app/service/
@@ -65,11 +79,11 @@ FROM python:3.11.7-slim-bookworm AS runtime
 # /data: the service's writable state, a volume owned by the service's user (the root file system is read-only)
 RUN groupadd --system --gid 10001 digits \
     && useradd --system --uid 10001 --gid digits --no-create-home --shell /usr/sbin/nologin digits \
-    && mkdir /data && chown 10001:10001 /data
+    && install -d -o 10001 -g 10001 -m 0750 /data
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY service/ /app/service/
-COPY models/ /app/models/
+COPY --from=build /models/ /app/models/
 # MODEL_DIR empty = the latest version of the bundled models/cnn; point it at a mounted volume
 # (e.g. /models/cnn) to serve another model without rebuilding. RUNTIME: LiteRT, the only one installed here.
 # XDG_RUNTIME_DIR: where gunicorn puts its control socket (else $HOME/.gunicorn, on the read-only root).

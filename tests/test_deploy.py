@@ -77,7 +77,12 @@ def test_savedmodel_stage_is_the_default_one_with_tensorflow():
     assert {k: v for k, v in env_of(runtime).items() if k != "RUNTIME"} == {
         k: v for k, v in env_of(savedmodel).items() if k != "RUNTIME"
     }
-    same = [(k, r.replace("--from=build-savedmodel", "--from=build")) for k, r in savedmodel if k != "ENV"]
+    # the default stage takes the models from the build stage, without their SavedModels (it runs LiteRT)
+    same = [
+        (k, r.replace("--from=build-savedmodel", "--from=build").replace("models/ /app", "--from=build /models/ /app"))
+        for k, r in savedmodel
+        if k != "ENV"
+    ]
     assert same[1:] == [(k, r) for k, r in runtime if k != "ENV"][1:]
 
 
@@ -85,7 +90,7 @@ def test_final_stage_holds_only_what_serving_needs():
     final = stages()[-1]
     copies = [rest for keyword, rest in final if keyword in ("COPY", "ADD")]
     sources = sorted(c.split()[-2] for c in copies)
-    assert sources == ["/opt/venv", "models/", "service/"], copies
+    assert sources == ["/models/", "/opt/venv", "service/"], copies  # /models/: models/ less the SavedModels
     assert any("--from=build" in c for c in copies)
     assert not any(keyword == "ADD" for keyword, _ in final)
     assert not any(keyword == "RUN" and re.search(r"pip|apt-get|gcc", rest) for keyword, rest in final)
