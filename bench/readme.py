@@ -52,6 +52,10 @@ SOURCES = {
         "MNIST_DIR=... python -m bench.numbers_eval --save",
         ("service", "models", "bench/numbers_eval.py", "bench/canvas_eval.py"),
     ),
+    "ood_eval": Source(
+        "MNIST_DIR=... python -m bench.ood_eval --save",
+        ("service", "models", "bench/ood_eval.py", "bench/canvas_eval.py", "train/nondigits.py"),
+    ),
     "image": Source(
         "python -m bench.image --savedmodel",
         (
@@ -487,6 +491,24 @@ def canvas_eval(r: dict) -> list[str]:
     ]
 
 
+def ood_eval(r: dict) -> list[str]:
+    sources = list(r["nondigits_per_source"])
+    head = [
+        "| model | AUROC | refused at its threshold: MNIST test / canvas / held-out non-digits | "
+        "non-digits refused at 1% of MNIST refused | ECE MNIST / canvas |",
+        "|---|---|---|---|---|",
+    ]
+    rows = [
+        f"| `{m['model']['name']}` v{m['model']['version']} | {m['auroc']:.3f} | "
+        f"{m['refused_at_threshold']['mnist_test']:.1%} / {m['refused_at_threshold']['canvas']:.1%} / "
+        f"{m['refused_at_threshold']['all_nondigits']:.1%} (threshold {m['threshold']:.3g}) | "
+        f"{m['nondigits_refused_at_1pct_digits']:.1%} | {m['ece']['mnist_test']:.2%} / {m['ece']['canvas']:.2%} |"
+        for m in r["models"]
+    ]
+    per = ", ".join(f"{name} {n:,}" for name, n in r["nondigits_per_source"].items())
+    return [*head, *rows, "", f"Held-out non-digits ({len(sources)} sources): {per}."]
+
+
 NUMBER_GROUPS = (("by_length", "{} digits"), ("by_gap", "gap: {}"), ("by_medium", "medium: {}"))
 
 
@@ -602,6 +624,7 @@ BLOCKS: dict[Path, dict[str, Callable[[], str]]] = {
         "corrections": with_provenance("corrections", corrections),
         "canvas-eval": with_provenance("canvas_eval", canvas_eval),
         "numbers-eval": with_provenance("numbers_eval", numbers_eval),
+        "ood-eval": with_provenance("ood_eval", ood_eval),
         "image": with_provenance("image", image),
     },
 }
