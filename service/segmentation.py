@@ -7,11 +7,12 @@ Connected components alone would split a 5 from its bar and merge digits that to
 3. groups small beside the tallest one are dots or specks, not digits, and are dropped; close neighbours of which
    one is short beside the two are pieces of one broken digit, and are joined;
 4. a group much wider than a digit of its height may be digits that touch: it gets candidate cut lines, upright or
-   slanted, at the valleys of its ink projected along them, and every span between two of them is a candidate
-   digit (candidates()). The model reads them all, and choose() takes the split with the best score: the model's
-   confidence and the pieces' shapes, weighed as train/segmenter.py fitted them on touching MNIST training digits
-   (the model alone is confidently wrong both ways: it reads a squeezed pair as one digit, and a digit's halves as
-   two), with a bonus for the whole group as one digit, so that a wide 0, 2 or 7 stays one digit.
+   slanted, at the valleys of its ink projected along them, and seams, paths from top to bottom that bend around
+   strokes where touching digits' strokes interleave (cuts(), seams()); every span between two of them is a
+   candidate digit (candidates()). The model reads them all, and choose() takes the split with the best score: the
+   model's confidence and the pieces' shapes, weighed as train/segmenter.py fitted them on touching MNIST training
+   digits (the model alone is confidently wrong both ways: it reads a squeezed pair as one digit, and a digit's
+   halves as two), with a bonus for the whole group as one digit, so that a wide 0, 2 or 7 stays one digit.
 """
 
 from __future__ import annotations
@@ -34,12 +35,17 @@ WIDE = 0.9  # a group wider than this times its height may be touching digits: i
 CUT_HEIGHT = 24  # ...if it is this many pixels tall: MNIST-sized digits (20 px) are too coarse to cut, and one digit
 NARROWEST = 0.12  # the narrowest piece a cut may leave, as a fraction of the group's height (a narrow 1)
 WIDEST = 1.6  # the widest candidate digit a cut may leave, as a fraction of the group's height
-MOST_CUTS = 10  # candidate cut lines per group at most, or 2.5 per height of width (every span between two is read)
+# candidate cut lines per group at most: MOST_CUTS, or PER_HEIGHT per height of width (every span between two is
+# read); a long run of touching digits needs them: of 60 numbers of 6 touching MNIST training digits laid out as
+# bench/numbers_eval.py lays them out, a right split was among the candidates for 14 with 2.5 straight lines per
+# height, for 25 with 6 and seams
+MOST_CUTS, PER_HEIGHT = 10, 6
 SHEARS = (0.0, -0.25, 0.25)  # the slants of cut lines, in x shift per row down (0.25: 14 degrees)
-# The score of a candidate digit: SPAN_WEIGHTS @ span_features(). Fitted by `python -m train.segmenter` to read
-# touching numbers of MNIST training digits right; it prints these constants.
+STEP = 0.25  # a seam's cost per column it moves sideways, in ink pixels: straight where nothing is in its way
+# The score of a candidate digit: SPAN_WEIGHTS @ span_features(). Fitted by `python -m train.segmenter --count 800`
+# to read touching numbers of MNIST training digits right; it prints these constants.
 SPAN_WEIGHTS = np.array(
-    [-5.196, -4.832, -2.76, 2.27, 4.896, -2.577, -0.409, 0.062, 0.404, -0.331, 1.928, -1.593, -0.014, -0.105]
+    [-4.181, -2.022, -2.114, 1.94, 4.825, -2.683, -0.733, 0.123, 0.278, -0.302, 0.307, -0.792, -0.03, -0.088]
 )
 # per digit: mean and spread of log(width / height) of MNIST training digits drawn alone
 DIGIT_ASPECT = [
@@ -54,7 +60,10 @@ DIGIT_ASPECT = [
     (-0.282, 0.216),
     (-0.389, 0.19),
 ]
-ONE_DIGIT = 3.0  # the whole group's bonus as one digit: the smallest that never cuts a digit drawn alone wrongly
+# The whole group's bonus as one digit: the smallest that keeps single digits within 0.1% of never cut (train.segmenter
+# picks it on held-out numbers). 3.0 reads touching pairs a little better (71% instead of 66% there) but cuts two more
+# of bench/canvas_eval.py's 10,000 single digits
+ONE_DIGIT = 4.0
 # A wide group that the model reads whole this surely, and at most SURE_ASPECT x as wide as tall, is not cut: most
 # are single digits, and reading a group's pieces costs (train/segmenter.py measures what this loses on touching pairs)
 SURE, SURE_ASPECT = 0.99, 1.0
@@ -260,9 +269,9 @@ def candidates(group: Group) -> Candidates:
                 continue
             part = np.ones((box.height, box.width), bool)
             if edges[i] is not None:
-                part &= columns >= edges[i].x + edges[i].shear * rows
+                part &= columns >= edges[i].at(rows)
             if edges[j] is not None:
-                part &= columns < edges[j].x + edges[j].shear * rows
+                part &= columns < edges[j].at(rows)
             region = _piece(box, group.ink, mask, part)
             if region is not None and region.box.width <= WIDEST * box.height:
                 spans[(i, j)] = region
@@ -273,37 +282,89 @@ def _apart(a: Cut | None, b: Cut | None, height: int) -> bool:
     """Do cut lines a and b (None: the group's edge) not cross within the group?"""
     if a is None or b is None:
         return True
-    return all(a.x + a.shear * y < b.x + b.shear * y for y in (-height / 2, height / 2))
+    rows = np.arange(height)[:, None] - height / 2
+    return bool((a.at(rows) < b.at(rows)).all())
 
 
 class Cut(NamedTuple):
-    """A candidate cut line through a group: x at mid-height, shear (x shift per row down), ink pixels it crosses."""
+    """A candidate cut line through a group: x at mid-height, shear (x shift per row down), ink pixels it crosses;
+    a seam (a path that bends around strokes) also has its x in every row, `path` float [h, 1]."""
 
     x: float
     shear: float
     ink: int
+    path: np.ndarray | None = None
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """The cut's x in each of `rows` [h, 1] (row index less half the group's height): [h, 1]."""
+        return self.path if self.path is not None else self.x + self.shear * rows
 
 
 def cuts(mask: np.ndarray) -> list[Cut]:
     """Candidate cut lines of a group's ink mask [h, w], left to right: for each slant in SHEARS, the valleys of
-    the ink projected along it (cut_columns()); the least ink crossed first, lines that meet within a narrow digit's
-    width of each other merged, MOST_CUTS at most."""
+    the ink projected along it (cut_columns()), and seams that bend around strokes (seams()); the least ink crossed
+    first, lines that meet within a narrow digit's width of each other at mid-height merged, MOST_CUTS (or
+    PER_HEIGHT per height of width) at most."""
     h = mask.shape[0]
     ys, xs = np.nonzero(mask)
     found = []
     for shear in SHEARS:
         u = np.round(xs - shear * (ys - h / 2)).astype(np.int64)
         profile = np.bincount(u - u.min())
-        found += [(int(profile[c]), c + int(u.min()), shear) for c in cut_columns(profile, h)]
+        found += [(int(profile[c]), c + int(u.min()), shear, None) for c in cut_columns(profile, h)]
+    found += seams(mask)
     narrow = max(2, math.ceil(NARROWEST * h))
-    most = max(MOST_CUTS, math.ceil(2.5 * mask.shape[1] / h))  # a long run of touching digits needs more
+    most = max(MOST_CUTS, math.ceil(PER_HEIGHT * mask.shape[1] / h))
     chosen: list[Cut] = []
-    for ink, x, shear in sorted(found):
+    for ink, x, shear, path in sorted(found, key=lambda f: f[:3]):
         if all(abs(x - other.x) >= narrow for other in chosen):
-            chosen.append(Cut(float(x), shear, ink))
+            chosen.append(Cut(float(x), shear, ink, path))
             if len(chosen) == most:
                 break
     return sorted(chosen)
+
+
+def seams(mask: np.ndarray) -> list[tuple[int, int, float, np.ndarray]]:
+    """Candidate seams of a group's ink mask [h, w]: paths from top to bottom, one column sideways at most per row,
+    crossing the least ink; the valleys (cut_columns()) of the least ink a seam through each column of the middle
+    row crosses. -> (ink crossed, x at mid-height, 0.0, x per row float [h, 1]) for each."""
+    h, w = mask.shape
+    cost = mask.astype(np.float32)
+    down, up = _least_paths(cost), _least_paths(cost[::-1])[::-1]
+    mid = h // 2
+    through = down[mid] + up[mid] - cost[mid]  # [w]: the least ink of a seam through (mid, x)
+    columns = cut_columns(np.round(through).astype(np.int64), h)
+    if not columns:
+        return []
+    path = np.empty((h, len(columns)), np.int64)
+    path[mid] = columns
+    _trace(down, path, range(mid - 1, -1, -1))
+    _trace(up, path, range(mid + 1, h))
+    crossed = mask[np.arange(h)[:, None], path].sum(axis=0)
+    return [(int(crossed[k]), int(c), 0.0, path[:, k : k + 1].astype(np.float32)) for k, c in enumerate(columns)]
+
+
+def _least_paths(cost: np.ndarray) -> np.ndarray:
+    """The least cost [h, w] of a path from the top row down to each pixel of `cost` [h, w]."""
+    total = cost.copy()
+    for y in range(1, len(cost)):
+        prev = total[y - 1]
+        best = prev.copy()
+        np.minimum(best[1:], prev[:-1] + STEP, out=best[1:])
+        np.minimum(best[:-1], prev[1:] + STEP, out=best[:-1])
+        total[y] += best
+    return total
+
+
+def _trace(total: np.ndarray, path: np.ndarray, rows: range) -> None:
+    """Follow the least paths of `total` [h, w] from the row before `rows` through `rows`, filling `path` [h, k]."""
+    w = total.shape[1]
+    step = -1 if rows.step > 0 else 1  # the row the path comes from
+    for y in rows:
+        x = path[y + step]
+        options = np.stack([np.clip(x + d, 0, w - 1) for d in (-1, 0, 1)])  # [3, k]
+        value = total[y][options] + STEP * (options != x)
+        path[y] = options[value.argmin(axis=0), np.arange(len(x))]
 
 
 def _piece(box: Box, crop: np.ndarray, mask: np.ndarray, part: np.ndarray) -> Region | None:
