@@ -594,14 +594,14 @@ def image(r: dict) -> list[str]:
 
 
 def busy(r: dict) -> str:
-    """The shared machine's 1-minute load average when the run began and ended: above its core count, timings are
-    provisional."""
+    """The shared machine's 1-minute load average when the run began and ended. Above its core count when it began,
+    timings are provisional (the end figure includes the benchmark's own load test)."""
     if "load_average" not in r:
         return ""
     cores = (r.get("machine") or {}).get("cores") or 1
     before, after = r["load_average"]
     text = f" The machine's load average was {before} when the run began and {after} when it ended ({cores} cores)"
-    return text + (": other work was running, so the times are provisional." if max(before, after) > cores else ".")
+    return text + (": other work was running, so the times are provisional." if before > cores else ".")
 
 
 # ---- the two documents --------------------------------------------------------------------------------------------
