@@ -141,6 +141,22 @@ def test_metadata_schema(exported):
     assert set(metrics["per_class_accuracy"]) == {str(d) for d in range(10)}
 
 
+def test_metadata_records_calibration_fitted_on_validation_data(exported):
+    _, result = exported
+    meta = read_metadata(result.path)
+    assert meta["calibration"]["temperature"] > 0 and 0 <= meta["calibration"]["test_ece"] <= 1
+    assert meta["rejection"]["validation"]["digits"] == 100  # the validation split, nothing else
+    assert (result.path / "report" / "reliability.png").is_file()
+
+
+def test_an_export_without_validation_images_is_left_uncalibrated(tmp_path, fixture_data):
+    """Nothing to fit a temperature or a threshold on: no calibration, the model refuses nothing."""
+    result = run(quick_config(tmp_path, "softmax", validation_size=0, report=True), data=fixture_data)
+    meta = read_metadata(result.path)
+    assert "calibration" not in meta and "rejection" not in meta
+    assert not (result.path / "report" / "reliability.png").exists()
+
+
 def test_metadata_contract_is_what_the_service_accepts(exported, tmp_path):
     """The contract recorded describes the artifact, passes the service's check, and lists the steps it applies."""
     _, result = exported

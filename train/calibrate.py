@@ -12,12 +12,11 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from service.calibration import expected_calibration_error, temper
 from service.contract import REPORT_DIR, read_metadata, write_metadata
 from train.config import TrainConfig
 from train.data import load_mnist
 from train.evaluate import predict_in_batches, savedmodel_predict
-from train.trainer import fit_calibration
+from train.trainer import calibrate_export, write_reliability
 
 
 def recalibrate(model_dir: Path, data_dir: str | None) -> dict:
@@ -26,14 +25,11 @@ def recalibrate(model_dir: Path, data_dir: str | None) -> dict:
     config = TrainConfig(**{k: v for k, v in metadata["hyperparameters"].items() if k in fields})
     data = load_mnist(data_dir)
     predict = savedmodel_predict(str(model_dir))
-    fitted = fit_calibration(config, data, predict)
-    probs = temper(predict_in_batches(predict, data.x_test), fitted["calibration"]["temperature"])
-    fitted["calibration"]["test_ece"] = round(expected_calibration_error(probs, data.y_test), 5)
+    fitted, probs = calibrate_export(config, data, predict, predict_in_batches(predict, data.x_test))
+    if not fitted:
+        raise ValueError(f"{model_dir} was trained without validation images: nothing to calibrate on")
     if (model_dir / REPORT_DIR).is_dir():
-        from train.calibration import reliability_diagram
-
-        path = model_dir / REPORT_DIR / "reliability.png"
-        reliability_diagram(probs, data.y_test, path, "MNIST test, calibrated")
+        write_reliability(model_dir / REPORT_DIR, probs, data.y_test)
     write_metadata(model_dir, {**metadata, **fitted})
     return fitted
 

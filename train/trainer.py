@@ -207,6 +207,23 @@ def fit_calibration(config: TrainConfig, data: Mnist, predict) -> dict:
     return calibrate(predict_in_batches(predict, x_val), y_val, predict_in_batches(predict, others))
 
 
+def calibrate_export(config: TrainConfig, data: Mnist, predict, test_probs: np.ndarray) -> tuple[dict, np.ndarray]:
+    """fit_calibration()'s blocks, with the test set's ECE once calibrated, and the calibrated test probabilities
+    ({} and the probabilities unchanged when there is nothing to fit on)."""
+    fitted = fit_calibration(config, data, predict)
+    if not fitted:
+        return fitted, test_probs
+    probs = temper(test_probs, fitted["calibration"]["temperature"])
+    fitted["calibration"]["test_ece"] = round(expected_calibration_error(probs, data.y_test), 5)
+    return fitted, probs
+
+
+def write_reliability(report_dir: Path, probs: np.ndarray, labels: np.ndarray) -> None:
+    from train.calibration import reliability_diagram  # matplotlib only when a report is wanted
+
+    reliability_diagram(probs, labels, report_dir / "reliability.png", "MNIST test, calibrated")
+
+
 def run(config: TrainConfig, data: Mnist | None = None) -> RunResult:
     """Train, export to out/<name>/<version>/, evaluate the exported model on the test set, report.
 
@@ -225,15 +242,13 @@ def run(config: TrainConfig, data: Mnist | None = None) -> RunResult:
     predict = savedmodel_predict(str(path))
     metrics, probs = evaluate(predict, data.x_test, data.y_test)
     litert = export_litert(path, data.x_test[:1000])  # checked against the SavedModel
-    fitted = fit_calibration(config, data, predict)
-    probs = temper(probs, fitted["calibration"]["temperature"])
-    fitted["calibration"]["test_ece"] = round(expected_calibration_error(probs, data.y_test), 5)
+    fitted, probs = calibrate_export(config, data, predict, probs)
     if config.report:
-        from train.calibration import reliability_diagram
         from train.report import write_report  # matplotlib only when a report is wanted
 
         write_report(path / REPORT_DIR, metrics, training["history"], data.x_test, data.y_test, probs)
-        reliability_diagram(probs, data.y_test, path / REPORT_DIR / "reliability.png", "MNIST test, calibrated")
+        if fitted:
+            write_reliability(path / REPORT_DIR, probs, data.y_test)
     metadata = {
         **_metadata(config, model, path, version, training, data, metrics),
         **fitted,
