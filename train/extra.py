@@ -5,6 +5,7 @@ And `--init-from`: start from an exported model's weights, to fine-tune it rathe
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,16 +74,28 @@ def load_weights(model, model_dir: str | Path) -> dict:
 
     metadata = read_metadata(model_dir)
     loaded = {v.name.removesuffix(":0"): v for v in tf.saved_model.load(str(model_dir)).variables}
-    mine = {v.path: v for v in model.variables}
-    if set(loaded) != set(mine) or any(tuple(loaded[k].shape) != tuple(mine[k].shape) for k in mine):
+    mine = {v.path: v for v in model.weights}
+    if not set(mine) <= set(loaded) or any(tuple(loaded[k].shape) != tuple(mine[k].shape) for k in mine):
         raise ValueError(f"{model_dir} is a {metadata.get('architecture')} model, not this {model.name}")
     for name, variable in mine.items():
+        variable.assign(loaded[name])
+    # Dropout's random-seed states are variables too, named by a process-wide counter (seed_generator_3/... when a
+    # model was built before in this process): matched in creation order, not by name.
+    seeds = [v for v in model.variables if v.path not in mine]
+    saved = sorted((k for k in loaded if k not in mine), key=_counter)
+    for variable, name in zip(seeds, saved, strict=True):
         variable.assign(loaded[name])
     for layer in model.layers:  # fine-tuning: batch norm keeps the statistics it learnt on all of MNIST (Keras's
         if isinstance(layer, keras.layers.BatchNormalization):  # advice); a few small batches would skew them
             layer.trainable = False
     data = Path(model_dir) / VARIABLES_DIR / "variables.data-00000-of-00001"  # one shard: these models are small
     return {"name": metadata["name"], "version": metadata["version"], "sha256": sha256(data) if data.exists() else None}
+
+
+def _counter(path: str) -> int:
+    """seed_generator_3/seed_generator_state -> 3; seed_generator/... -> 0."""
+    found = re.search(r"_(\d+)$", path.split("/")[0])
+    return int(found.group(1)) if found else 0
 
 
 def freeze_before(model, layer_name: str) -> None:
