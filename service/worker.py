@@ -15,16 +15,22 @@ gunicorn_conf.py and the README's configuration table):
   (413, 415, 404...) reaches the client before it sends the body;
 - a connection closed with request body still unread is drained for up to LINGER_SECONDS / LINGER_BYTES first,
   as nginx's lingering close does: a client still sending (Python's urllib, requests) then reads its error
-  instead of a connection reset.
+  instead of a connection reset;
+- memory: after a burst of connections the worker hands freed heap back (malloc_trim); what stays (pymalloc arenas
+  pinned by a few long-lived objects, libev's descriptor table sized for the largest descriptor seen) is counted,
+  and a worker left more than RECYCLE_AFTER_MB larger by bursts exits gracefully for a fresh one, one worker at a
+  time (recycle()), as gunicorn's max_requests does for slow leaks.
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import functools
 import json
 import os
 import resource
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -37,6 +43,11 @@ from service.errors import RequestTimeout, error_body
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 FD_RESERVE = 64  # descriptors kept for files, the model, logs and the metrics directory
 TRIM_AFTER = 64  # open connections: a burst this large leaves freed memory worth handing back
+# Seconds between two workers' recycles, so that one's replacement has loaded its model before the next goes.
+RECYCLE_SPACING = 3.0
+# Heartbeats after a burst before its left-over memory is weighed: right after malloc_trim the heap is at its
+# smallest, and the next requests grow it back by a megabyte or two (bench/abuse.py, 19:25 probe).
+SETTLE_BEATS = 3
 
 
 def yield_to_loop() -> None:
@@ -73,6 +84,35 @@ def _libc():
         return None
 
 
+def rss_mb() -> float:
+    """This process's resident memory, in MB (Linux's /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+
+
+def take_turn(path: str, spacing: float = RECYCLE_SPACING) -> bool:
+    """Whether this worker may recycle now: no other worker of the server did in the last `spacing` seconds.
+
+    The file (one per server) holds the time of the last recycle; an exclusive lock makes check-and-write atomic.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        last = os.read(fd, 64)
+        now = time.time()
+        if last and now - float(last) < spacing:
+            return False
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{now:.3f}".encode())
+        return True
+    finally:
+        os.close(fd)  # also releases the lock
+
+
 @dataclass(frozen=True)
 class Limits:
     body_timeout: float = 10.0  # seconds every body gets, before its length is counted at the minimum rate
@@ -80,11 +120,12 @@ class Limits:
     client_connections: int = 64  # per client address, per worker
     linger_seconds: float = 5.0
     linger_bytes: int = 128 * 1024 * 1024
+    recycle_after_mb: float = 3.0  # memory left over by bursts of connections; 0: never recycle
 
     @classmethod
     def from_env(cls, environ=os.environ) -> Limits:
         names = {"body_timeout": float, "body_min_rate": float, "client_connections": int}
-        names |= {"linger_seconds": float, "linger_bytes": int}
+        names |= {"linger_seconds": float, "linger_bytes": int, "recycle_after_mb": float}
         return cls(**{k: cast(environ[k.upper()]) for k, cast in names.items() if environ.get(k.upper())})
 
 
@@ -131,6 +172,9 @@ class GuardedGeventWorker(GeventWorker):
         self.limits = Limits.from_env()
         self.per_client: Counter[str] = Counter()
         self.peak_connections = 0
+        self.calm_rss = 0.0  # MB, read while no burst is under way
+        self.settling = 0  # heartbeats until a burst's left-over is weighed
+        self.left_over = 0.0  # MB that bursts added and did not give back
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a connection is a descriptor
         self.worker_connections = max(1, min(self.worker_connections, hard - FD_RESERVE))
@@ -147,9 +191,35 @@ class GuardedGeventWorker(GeventWorker):
         super().notify()
         open_now = sum(self.per_client.values())
         self.peak_connections = max(self.peak_connections, open_now)
-        if self.peak_connections >= TRIM_AFTER and open_now * 4 < self.peak_connections:
+        if self.peak_connections >= TRIM_AFTER and open_now * 4 < self.peak_connections:  # a burst has ended
             trim_heap()
             self.peak_connections = open_now
+            self.settling = SETTLE_BEATS
+        elif self.peak_connections < TRIM_AFTER:
+            self._weigh(rss_mb())
+        self.recycle()  # also retried on later heartbeats when another worker had just taken its turn
+
+    def _weigh(self, rss: float) -> None:
+        """In calm times: once the heap has settled after a burst, count what the burst left behind."""
+        if self.settling:
+            self.settling -= 1
+            if self.settling:
+                return
+            self.left_over += max(0.0, rss - self.calm_rss)
+        self.calm_rss = rss  # growth in calm times (a model loaded on first use...) is not a burst's
+
+    def recycle(self) -> None:
+        """Exit gracefully, for the arbiter to start a fresh worker, if bursts left this one too large.
+
+        In-flight requests finish (graceful_timeout); one worker at a time (take_turn()), so the others answer
+        while the replacement loads its model. bench/abuse.py measures memory before and after attacks."""
+        limit = self.limits.recycle_after_mb
+        if not limit or self.left_over <= limit or not self.alive:
+            return
+        folder = self.cfg.worker_tmp_dir or tempfile.gettempdir()
+        if take_turn(os.path.join(folder, f"digits-recycle-{self.ppid}")):
+            self.log.info("recycling worker %s: bursts of connections left %.1f MB behind", self.pid, self.left_over)
+            self.alive = False  # gunicorn's loop stops accepting, lets open requests finish, and exits
 
     def handle(self, listener, client, addr) -> None:
         who = addr[0] if isinstance(addr, tuple) else "local"

@@ -191,3 +191,47 @@ def test_abuse_bench_quick_mode_has_no_failures():
     for stage in ("before", "during", "after"):
         assert design[stage]["failures"] == 0 and design[stage]["answered"] > 0, (stage, design[stage])
     assert sum(design["attack"]["opened"].values()) > 0
+
+
+def burst(address, connections: int) -> None:
+    """`connections` connections at once, each sending a request head it never finishes, then all dropped."""
+    socks = []
+    try:
+        for i in range(connections):  # 8 per address: under the per-client limit of both workers
+            socks.append(connect(address, source=f"127.0.3.{1 + i // 8}"))
+            socks[-1].sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(1.5)  # a heartbeat or more with all of them open
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_a_worker_left_larger_by_bursts_is_replaced_while_the_other_answers(model_env, tmp_path):
+    """RECYCLE_AFTER_MB tiny: whatever a burst leaves behind recycles the worker; one at a time, no request lost."""
+    env = {**model_env, **LIMITS, "WEB_CONCURRENCY": "2", "RECYCLE_AFTER_MB": "0.001", "KEEPALIVE": "5"}
+    log = tmp_path / "server.log"
+    with running_server(env, log_path=log) as (url, process):
+        host, port = url.removeprefix("http://").split(":")
+        burst((host, int(port)), 200)
+        answered = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(logged(log, "Booting worker")) < 4:
+            answered.append(predict(url))  # fails the test on any error while workers are replaced
+            time.sleep(0.05)
+        answered += [predict(url) for _ in range(10)]
+    times = logged(log, "recycling worker")
+    assert len(times) == 2, log.read_text()[-3000:]
+    assert times[1] - times[0] >= 2.5  # RECYCLE_SPACING: never both at once
+    assert len(logged(log, "Booting worker")) == 4  # two at start, two replacements
+    assert answered and set(answered) == {200}
+
+
+def logged(log, message: str) -> list[float]:
+    """When each JSON log line containing `message` was written (seconds)."""
+    from datetime import datetime
+
+    out = []
+    for line in log.read_text().splitlines():
+        if message in line:
+            out.append(datetime.fromisoformat(json.loads(line)["time"]).timestamp())
+    return out
