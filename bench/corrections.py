@@ -227,8 +227,10 @@ def databases(kinds: list[str]) -> Iterator[dict[str, str]]:
 
     with tempfile.TemporaryDirectory(prefix="digits-bench-") as folder, contextlib.ExitStack() as stack:
         urls = {}
-        if "sqlite" in kinds:
+        if "sqlite" in kinds:  # the default: synchronous=NORMAL (service/storage.py)
             urls["sqlite"] = f"sqlite:///{folder}/digits.db"
+        if "sqlite-full" in kinds:  # an fsync on every commit
+            urls["sqlite-full"] = f"sqlite:///{folder}/full.db?synchronous=full"
         if "postgresql" in kinds:
             urls["postgresql"] = stack.enter_context(temporary_cluster()).create_database("bench")
         yield urls
@@ -237,7 +239,9 @@ def databases(kinds: list[str]) -> Iterator[dict[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.corrections", description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-save", action="store_true")
-    parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument(
+        "--databases", default="sqlite,sqlite-full,postgresql", help="comma-separated: sqlite, sqlite-full, postgresql"
+    )
     parser.add_argument("--requests", type=int, default=200, help="timed requests of each kind")
     parser.add_argument("--baseline", default=BASELINE, help="git ref of the service before corrections")
     parser.add_argument("--note", help="recorded with the figures, e.g. that the machine was busy")

@@ -442,8 +442,10 @@ def corrections(r: dict) -> list[str]:
             )
     rows += [
         "",
-        "A correction is acknowledged only once its commit is on disk (SQLite `synchronous=FULL`, PostgreSQL's default "
-        "`synchronous_commit=on`), which is where a correction costs more than a prediction.",
+        "A correction is acknowledged once committed. sqlite is the default, WAL with `synchronous=NORMAL`: the commit "
+        "is in the WAL file, safe from a killed worker or a restarted server, and reaches the disk at the next "
+        "checkpoint, so a power cut can lose the last ones. sqlite-full (`DATABASE_URL=sqlite:///...?synchronous=full`)"
+        " and PostgreSQL (its default `synchronous_commit=on`) wait for the disk on every commit.",
     ]
     return rows + (["", f"_Note: {r['note']}_"] if r.get("note") else [])
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import DateTime, Engine, LargeBinary, String, create_engine, event, func, select, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -29,6 +30,11 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_S = 5  # SQLite: how long a writer waits for another worker's write before giving up (503)
 CONNECT_TIMEOUT_S = 5  # PostgreSQL: a server that does not answer in this time is down (503)
+# SQLite's commit durability, chosen by DATABASE_URL's `?synchronous=`. In WAL mode, NORMAL (the default): a commit
+# is in the WAL file when the 201 goes out, so it survives a killed worker and a restarted server; only a power cut
+# or an OS crash can lose the last commits before a checkpoint. FULL also fsyncs every commit: +1.1 ms each
+# (python -m bench.corrections), more than the whole prediction costs.
+SQLITE_SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
 MIGRATION_LOCK = 0x64696769  # PostgreSQL advisory lock key ("digi")
 STATUSES = ("pending", "accepted", "rejected")
 NOT_A_DIGIT = "not_a_digit"
@@ -86,26 +92,35 @@ def default_url(data_dir: str) -> str:
     return f"sqlite:///{Path(data_dir).resolve() / 'digits.db'}"
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection, _record, synchronous: str) -> None:
     # WAL: readers never block the writer, and one worker's write waits for another's (busy timeout) rather
-    # than failing. synchronous=FULL: a commit is on disk before the 201, even against a power cut.
+    # than failing. synchronous: see SQLITE_SYNCHRONOUS.
     cursor = dbapi_connection.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", f"busy_timeout={BUSY_TIMEOUT_S * 1000}"):
+    for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", f"busy_timeout={BUSY_TIMEOUT_S * 1000}"):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+
+
+def sqlite_synchronous(url: URL) -> tuple[URL, str]:
+    """The URL without our `?synchronous=` option, and that option (SQLITE_SYNCHRONOUS, NORMAL by default)."""
+    value = url.query.get("synchronous", "normal")
+    if not isinstance(value, str) or value.upper() not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"DATABASE_URL's synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}, not {value!r}")
+    return url.difference_update_query(["synchronous"]), value.upper()
 
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get WAL mode and a busy timeout, PostgreSQL a connect timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        parsed, synchronous = sqlite_synchronous(parsed)
         if parsed.database and parsed.database != ":memory:":
             try:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:  # e.g. DATA_DIR not writable: corrections get 503s, predictions carry on
                 log.error("cannot create the database's folder: %s", e)
         engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_S})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, synchronous=synchronous))
         return engine
     return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
 

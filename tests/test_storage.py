@@ -110,6 +110,22 @@ def test_default_database_is_sqlite_in_wal_mode_under_data_dir(tmp_path):
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+
+
+@pytest.mark.parametrize(("option", "level"), [("", 1), ("?synchronous=full", 2), ("?synchronous=NORMAL", 1)])
+def test_sqlite_commit_durability_is_chosen_in_the_url(tmp_path, option, level):
+    store = Store(f"sqlite:///{tmp_path / 'digits.db'}{option}")
+    store.ensure_schema()
+    correction_id, _ = store.add(correction())
+    assert store.get(correction_id).label == "7"  # the option is ours: SQLite's driver never sees it
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
+
+
+def test_an_unknown_sqlite_durability_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="synchronous"):
+        Store(f"sqlite:///{tmp_path / 'digits.db'}?synchronous=off")
 
 
 def test_a_database_that_is_down_is_unavailable_then_recovers(postgres):
