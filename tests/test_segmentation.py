@@ -119,15 +119,20 @@ def test_cut_columns_are_only_at_valleys():
     assert segmentation.cut_columns((ink > 0.5).sum(axis=0)[10:110], 80) == []
 
 
-def slanted_pair() -> np.ndarray:
-    """Two strokes leaning right (a slanted 11), 30 px apart, joined at mid-height: they overlap in x."""
+def touching_strokes(left_edge, joint: tuple[slice, slice]) -> np.ndarray:
+    """Two 8 px strokes 30 px apart over rows 10-89, the left one's left edge at `left_edge(y)`, joined at `joint`."""
     ink = np.zeros((100, 120), np.float32)
     for y in range(10, 90):
-        x = 40 - round(0.25 * (y - 50))  # 20 px of lean over 80 rows
+        x = left_edge(y)
         ink[y, x : x + 8] = 1.0
         ink[y, x + 30 : x + 38] = 1.0
-    ink[48:52, 45:72] = 1.0  # where they touch
+    ink[joint] = 1.0  # where they touch
     return ink
+
+
+def slanted_pair() -> np.ndarray:
+    """Two strokes leaning right (a slanted 11; 20 px of lean over 80 rows), joined at mid-height: they overlap in x."""
+    return touching_strokes(lambda y: 40 - round(0.25 * (y - 50)), np.s_[48:52, 45:72])
 
 
 def test_slanted_digits_that_touch_are_cut_along_their_slant():
@@ -144,15 +149,9 @@ def test_slanted_digits_that_touch_are_cut_along_their_slant():
 
 
 def curved_pair() -> np.ndarray:
-    """Two strokes bowed like ')' (a bulge of 24 px), 30 px apart, joined at mid-height: no straight line, upright or
-    slanted, passes between them."""
-    ink = np.zeros((100, 120), np.float32)
-    for y in range(10, 90):
-        x = 20 + round(24 * (1 - ((y - 50) / 40) ** 2))
-        ink[y, x : x + 8] = 1.0
-        ink[y, x + 30 : x + 38] = 1.0
-    ink[48:52, 50:76] = 1.0  # where they touch
-    return ink
+    """Two strokes bowed like ')' (a bulge of 24 px), joined at mid-height: no straight line, upright or slanted,
+    passes between them."""
+    return touching_strokes(lambda y: 20 + round(24 * (1 - ((y - 50) / 40) ** 2)), np.s_[48:52, 50:76])
 
 
 def test_a_seam_bends_between_curved_strokes_that_touch():
