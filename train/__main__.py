@@ -24,8 +24,8 @@ from train.config import (
 ACTIVATION_HELP = (
     "hidden-layer activation of the mlp, the only model it changes (softmax regression has no hidden layer; "
     "the cnn keeps ReLU after batch norm). relu: max(0, x), trains fastest, the default; sigmoid: 1/(1+e^-x), "
-    "the course's original neuron, which saturates and learns slower; tanh: a sigmoid stretched to -1..1, "
-    "centred on 0, the course's step between the two"
+    "the course's original neuron, which saturates and learns slower; tanh: a sigmoid stretched to -1..1 and "
+    "centred on 0, the course's other smooth activation"
 )
 INITIALIZER_HELP = (
     "how every Dense and Conv2D kernel starts (biases start at 0). glorot_uniform (Xavier, the default): "
@@ -42,8 +42,8 @@ OPTIMIZER_HELP = (
 )
 LOSS_HELP = (
     "crossentropy: categorical cross-entropy between the one-hot target and the softmax output, the default; "
-    "quadratic: mean squared error between them (the course's first cost, which it replaces with cross-entropy "
-    "because a saturated output learns slowly under it). --extra-weight and --outlier-weight apply to both"
+    "quadratic: mean squared error between them, the cost the course compares cross-entropy with (under it a "
+    "saturated output learns slowly). --extra-weight and --outlier-weight apply to both"
 )
 
 
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--momentum",
         type=float,
         help=f"sgd only: the share of the last step carried into the next, in [0, 1) (default with sgd: "
-        f"{SGD_MOMENTUM}; 0: plain SGD, as the course first presents it)",
+        f"{SGD_MOMENTUM}; 0: plain SGD)",
     )
     p.add_argument("--loss", choices=LOSSES, default=d.loss, help=LOSS_HELP)
     p.add_argument(

@@ -70,7 +70,7 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
 
 def make_loss(config: TrainConfig) -> keras.losses.Loss:
     """Softmax output [B, 10] against targets [B, 10] (one-hot; uniform for outliers), one value per image, which
-    the sample weights scale. "quadratic" averages the ten squared errors: the course's quadratic cost / 5."""
+    the sample weights scale. "quadratic" averages the ten squared errors: ||target - output||^2 / 10 an image."""
     if config.loss == "quadratic":
         return keras.losses.MeanSquaredError()
     return keras.losses.CategoricalCrossentropy()  # on one-hot targets, the same loss as the sparse form
