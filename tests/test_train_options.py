@@ -210,7 +210,7 @@ def test_zeros_keep_hidden_units_identical(full_mnist, arch, activation, dropout
     config = quick(arch, initializer="zeros", activation=activation, dropout=dropout)
     model, _ = fit(config, full_mnist)
     x, _ = train_slice(full_mnist)
-    units = keras.Model(model.inputs, model.get_layer(layer).output)(x[:64], training=True).numpy()
+    units = keras.Model(model.input, model.get_layer(layer).output)(x[:64], training=True).numpy()
     units = units.reshape(64, -1, units.shape[-1])  # [digits, positions, units]
     np.testing.assert_allclose(units, np.repeat(units[..., :1], units.shape[-1], axis=-1), atol=1e-6)
     if activation == "sigmoid":  # not merely stuck: the weights moved, all in lockstep
@@ -224,7 +224,7 @@ def test_dropout_breaks_the_zeros_symmetry(full_mnist):
     """What --help adds in brackets: dropout's random masks give the units different updates."""
     model, _ = fit(quick("mlp", initializer="zeros", activation="sigmoid", dropout=0.2), full_mnist)
     x, _ = train_slice(full_mnist)
-    units = keras.Model(model.inputs, model.get_layer("hidden2").output)(x[:64]).numpy()
+    units = keras.Model(model.input, model.get_layer("hidden2").output)(x[:64]).numpy()
     assert np.ptp(units, axis=1).max() > 1e-3
 
 
