@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras import layers
 
 from service.contract import CLASSES, INPUT_NAME, OUTPUT_NAME, SIDE
-from train.config import TrainConfig
+from train.config import NORMAL_STDDEV, TrainConfig
 
 INPUT_SHAPE = (SIDE, SIDE)
 
@@ -23,11 +23,18 @@ def _regularizer(config: TrainConfig) -> keras.regularizers.Regularizer | None:
     return None
 
 
+def kernel_initializer(config: TrainConfig) -> keras.initializers.Initializer:
+    """A new initializer per layer: an instance shared by several layers would give them the same draws."""
+    if config.initializer == "normal":
+        return keras.initializers.RandomNormal(mean=0.0, stddev=NORMAL_STDDEV)
+    return keras.initializers.get(config.initializer)
+
+
 def _dense(units: int, config: TrainConfig, activation: str | None, name: str) -> layers.Dense:
     return layers.Dense(
         units,
         activation=activation,
-        kernel_initializer=config.initializer,
+        kernel_initializer=kernel_initializer(config),
         kernel_regularizer=_regularizer(config),
         name=name,
     )
@@ -74,7 +81,7 @@ def _conv_bn(
         strides=strides,
         padding=padding,
         use_bias=False,
-        kernel_initializer=config.initializer,
+        kernel_initializer=kernel_initializer(config),
         kernel_regularizer=_regularizer(config),
         name=name,
     )(x)

@@ -60,6 +60,22 @@ def _schedule(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.sch
     return config.learning_rate
 
 
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """Adam, or SGD with config.momentum (0: plain SGD), on the learning-rate schedule."""
+    rate = _schedule(config, steps_per_epoch)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=config.momentum)
+    return keras.optimizers.Adam(rate)
+
+
+def make_loss(config: TrainConfig) -> keras.losses.Loss:
+    """Softmax output [B, 10] against targets [B, 10] (one-hot; uniform for outliers), one value per image, which
+    the sample weights scale. "quadratic" averages the ten squared errors: ||target - output||^2 / 10 an image."""
+    if config.loss == "quadratic":
+        return keras.losses.MeanSquaredError()
+    return keras.losses.CategoricalCrossentropy()  # on one-hot targets, the same loss as the sparse form
+
+
 def _trainer(model: keras.Model, config: TrainConfig) -> keras.Model:
     """`model` behind the augmentation layers; the exported model itself never contains them."""
     if not config.augment:
@@ -126,8 +142,8 @@ def fit(config: TrainConfig, data: Mnist, extra: ExtraData | None = None) -> tup
     trainer = _trainer(model, config)
     steps = int(np.ceil(len(x_train) / config.batch_size))
     trainer.compile(
-        optimizer=keras.optimizers.Adam(_schedule(config, steps)),
-        loss="categorical_crossentropy",  # on one-hot targets, the same loss as the sparse form
+        optimizer=make_optimizer(config, steps),
+        loss=make_loss(config),
         metrics=["accuracy"],
     )
     has_val = len(x_val) > 0
