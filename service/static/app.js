@@ -14,7 +14,14 @@
  *
  * Live prediction: at most one request in flight, at most one every THROTTLE_MS while
  * drawing, one at each stroke's end; only the newest request's response is ever shown.
- * No inline code anywhere: the page's CSP allows only this file.
+ * No inline code anywhere: the page's CSP allows only this file and inside.js.
+ *
+ * The "Look inside" and "Compare models" panels live in inside.js; the interface between the two:
+ *   - app.js dispatches on document `digits:result` (detail: { answer, digits, selected, model, request,
+ *     kind, refused }: the answer shown and the request it answered, to send again), `digits:select`
+ *     (detail: { selected }) when another digit of the number is chosen, and `digits:clear`;
+ *   - inside.js sets <body data-include="activations,saliency"> while its panel wants them: every
+ *     /predict request then asks for them too, beside `input`.
  */
 "use strict";
 
@@ -361,13 +368,15 @@
 
   function predictUrl() {
     const url = new URL(PREDICT_URL, document.baseURI);
-    url.searchParams.set("include", "input");
+    const extra = document.body.dataset.include; // what inside.js's panels want (see the top of this file)
+    url.searchParams.set("include", extra ? `input,${extra}` : "input");
     const model = modelSelect.value;
     if (model && model !== defaultModel) url.searchParams.set("model", model);
     return url.pathname + url.search;
   }
 
-  async function post({ body, headers, size = null }, signal) {
+  async function post(request, signal) {
+    const { body, headers, size = null } = request;
     const response = await fetch(predictUrl(), {
       method: "POST",
       headers: { Accept: "application/json", ...headers },
@@ -377,7 +386,7 @@
       credentials: "same-origin",
     });
     const data = await response.json().catch(() => null);
-    return { response, data, size };
+    return { response, data, size, request };
   }
 
   // ---- showing results ----
@@ -414,6 +423,7 @@
     correctBar.hidden = true;
     renderBoxes();
     setStatus(hint, isError);
+    document.dispatchEvent(new CustomEvent("digits:clear"));
   }
 
   /* The answer's digits, left to right; today's one-digit answer (no `digits`) is one digit boxed by the
@@ -522,10 +532,11 @@
     if (!shown || !(index >= 0 && index < shown.digits.length)) return;
     shown.selected = index;
     showSelected();
+    document.dispatchEvent(new CustomEvent("digits:select", { detail: { selected: index } }));
     if (focus) prediction.children[index].focus();
   }
 
-  function showResult(data, kind, size, refused = false) {
+  function showResult(data, kind, size, request, refused = false) {
     const digits = readDigits(data);
     // a live update of the same drawing keeps the digit chosen; anything else starts at the first
     const keep = shown && kind === "drawing" && shown.source === "drawing" && shown.selected < digits.length;
@@ -555,9 +566,11 @@
       notes.push(`Not sure${which}: try writing ${which ? "it" : "the digit"} larger and clearer.`);
     }
     setStatus(notes.join(" "));
+    const detail = { answer: data, digits, selected, model: data.model || null, request, kind, refused };
+    document.dispatchEvent(new CustomEvent("digits:result", { detail }));
   }
 
-  function apply({ response, data, error, size }, kind) {
+  function apply({ response, data, error, size, request }, kind) {
     if (error) {
       if (error.name === "AbortError") return;
       showEmpty("Could not reach the server. Check your connection and try again.", true);
@@ -565,13 +578,13 @@
     }
     // an answer: digits (some may be null: not a digit), or one digit from a server that reads one
     if (response.ok && data && (Array.isArray(data.digits) || typeof data.digit === "number")) {
-      showResult(data, kind, size);
+      showResult(data, kind, size, request);
       return;
     }
     const code = data && data.error ? data.error.code : "";
     const details = data && data.error ? data.error.details : null;
     if (code === "not_a_digit" && details && Array.isArray(details.digits)) {
-      showResult({ digits: details.digits, model: null }, kind, size, true);
+      showResult({ digits: details.digits, model: null }, kind, size, request, true);
       return;
     }
     const message = data && data.error && data.error.message ? data.error.message : `HTTP ${response.status}`;
