@@ -14,9 +14,10 @@
  *
  * Live prediction: at most one request in flight, at most one every THROTTLE_MS while
  * drawing, one at each stroke's end; only the newest request's response is ever shown.
- * No inline code anywhere: the page's CSP allows only this file and inside.js.
+ * No inline code anywhere: the page's CSP allows only its own script files.
  *
- * The "Look inside" and "Compare models" panels live in inside.js; the interface between the two:
+ * The "Look inside" and "Compare models" panels live in inside.js and compare.js (helpers: panels.js); the
+ * interface between them and this file:
  *   - app.js dispatches on document `digits:result` (detail: { answer, digits, selected, model, request,
  *     kind, refused }: the answer shown and the request it answered, to send again), `digits:select`
  *     (detail: { selected }) when another digit of the number is chosen, and `digits:clear`;

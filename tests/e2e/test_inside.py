@@ -90,7 +90,8 @@ def pixel(locator, x: int, y: int) -> list[int]:
 
 def expect_dense(page: Page, layer: dict) -> None:
     """A dense layer's canvas: one cell per unit, lit by value, with its text summary."""
-    canvas = page.locator(f"[data-testid=layer][data-name={layer['name']}] [data-testid=units]")
+    column = page.locator(f"[data-testid=layer][data-name={layer['name']}]")
+    canvas = column.get_by_test_id("units")
     expect(canvas).to_have_attribute("data-units", str(layer["units"]))
     values = layer["values"]
     assert len(values) == layer["units"]
@@ -99,7 +100,7 @@ def expect_dense(page: Page, layer: dict) -> None:
     assert match[1] == layer["name"] and int(match[2]) == layer["units"]
     assert int(match[3]) == sum(v > 0 for v in values)
     assert float(match[4].replace(",", "")) == pytest.approx(max(abs(v) for v in values), abs=0.006)
-    expect(page.get_by_test_id("layer").filter(has=canvas)).to_contain_text(match[0])  # the summary as text too
+    expect(column).to_contain_text(match[0])  # the summary as text too
     cols = math.ceil(math.sqrt(len(values) / 2))
     size = canvas.evaluate("c => [c.width, c.height]")
     assert size == [cols * PITCH - 1, math.ceil(len(values) / cols) * PITCH - 1], size
@@ -294,6 +295,7 @@ def test_a_collapsed_network_panel_asks_for_no_layers_and_fetches_them_when_open
     expect(page.get_by_test_id("network-layers")).to_be_hidden()
     page.reload()  # the choice is remembered
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    answers.seen.clear()
     with page.expect_request(lambda r: is_predict(r.url)) as first:
         draw(page, ONE)
     expect_digit(page, 1)
@@ -312,6 +314,7 @@ def test_phone_layout_is_one_column_without_horizontal_scroll(new_page, live_ser
     page = probe.page
     open_page(page, live_server)
     page.get_by_test_id("compare-toggle").click()
+    page.get_by_test_id("canvas").scroll_into_view_if_needed()
     cdp = page.context.new_cdp_session(page)
     for stroke in SEVEN:
         touch_stroke(cdp, [canvas_point(page, x, y) for x, y in stroke])
