@@ -222,6 +222,19 @@ def test_without_litert_activations_are_a_503_and_saliency_still_works(tmp_path,
     assert response.status_code == 200 and np.array(response.json["saliency"]["values"]).max() > 0
 
 
+def test_a_savedmodel_runtime_looks_inside_through_the_litert_file_beside_it(tmp_path, fixture_data, weights):
+    """RUNTIME=savedmodel answers with TensorFlow; the activations still come from model.tflite, and agree."""
+    for name in ("mlp", "softmax"):
+        shutil.copytree(MODELS / name / "1", tmp_path / name / "1")
+    app = create_app({"model_dir": str(tmp_path / "mlp"), "models_root": str(tmp_path), "runtime": "savedmodel"})
+    png = encode(mnist_as_image(fixture_data.x_test[0]))
+    response = app.test_client().post("/predict?include=activations", data=png, content_type="image/png")
+    assert app.extensions["digits"].default.runtime.name == "savedmodel" and response.status_code == 200
+    assert [a["name"] for a in response.json["activations"]] == ["hidden1", "hidden2", "output"]
+    assert response.json["activations"][-1]["values"] == response.json["probabilities"]
+    assert len(app.test_client().get("/v1/models/softmax/templates").json["templates"]) == 10
+
+
 # ---- against references ----------------------------------------------------------------------------
 
 
