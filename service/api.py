@@ -37,6 +37,8 @@ def png_data_url(x: np.ndarray) -> str:
 
 def look_inside(pages: list[list[Reading]], predictor: Predictor, include: frozenset[str]) -> list[list[dict]]:
     """Each digit's requested `activations` and `saliency`, page by page; every digit's occlusions in one call."""
+    if not include & {"activations", "saliency"}:
+        return [[{} for _ in page] for page in pages]  # the usual request: nothing more to do
     readings = [reading for page in pages for reading in page]
     extra: list[dict] = [{} for _ in readings]
     if "activations" in include:
