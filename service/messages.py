@@ -1,0 +1,74 @@
+"""The messages the pages' scripts show, translated on the server: each page carries them as JSON in its body's
+`data-messages` (data, not code: the CSP allows no inline script), read by the script's `t(key)`.
+
+`{name}` in a message is a parameter the script fills in. To add one: a key here with `_("English text")`, then
+`make translations` and its Portuguese in service/translations/pt_BR/LC_MESSAGES/messages.po (see the Makefile).
+"""
+
+from __future__ import annotations
+
+from service.i18n import DEFAULT, get_locale
+from service.i18n import gettext as _
+
+
+def api_errors() -> dict[str, str]:
+    """What an API error code means, for a page that is not in English: `error.<code>` -> its message.
+
+    On an English page a code's own message, English and more precise, is shown as the API sent it.
+    """
+    if get_locale() == DEFAULT:
+        return {}
+    return {
+        "error.bad_request": _("the request was not understood"),
+        "error.empty_body": _("the request was empty"),
+        "error.malformed_json": _("the request was not understood"),
+        "error.invalid_base64": _("the image data was damaged on the way"),
+        "error.invalid_image": _("the image is damaged or incomplete"),
+        "error.unsupported_media_type": _("it is not a PNG, JPEG, GIF, BMP, WebP or TIFF image"),
+        "error.too_large": _("the image is too large"),
+        "error.request_timeout": _("the image arrived too slowly"),
+        "error.too_many_digits": _("write fewer digits at a time"),
+        "error.unknown_model": _("that model is not available"),
+        "error.rate_limited": _("too many requests; wait a moment and try again"),
+        "error.database_unavailable": _("the corrections database is unavailable; try again later"),
+        "error.unavailable": _("the service is unavailable; try again later"),
+        "error.internal_error": _("the server had a problem"),
+        "error.unauthorized": _("the admin token is wrong"),
+        "error.not_found": _("not found"),
+    }
+
+
+def page() -> dict[str, str]:
+    """The drawing page's messages (service/static/app.js)."""
+    return {
+        "hint": _("Draw a digit or a number, or upload a picture of one."),
+        "confident": _("{percent} confident"),
+        "notADigitGuess": _("not a digit (best guess {digit}, {percent})"),
+        "digitOf": _("Digit {index} of {count}: {confidence}"),
+        "probabilities": _("Probabilities"),
+        "probabilitiesOf": _("Probabilities of digit {index}"),
+        "digitCount": _("{count} digits"),
+        "modelName": _("Model: {name} v{version}"),
+        "predictionFor": _("Prediction for “{file}”."),
+        "chooseDigit": _("{count} digits: choose one to see its probabilities."),
+        "refused": _("That doesn't look like a digit. The model's guesses are greyed out."),
+        "digitRefused": _("Digit {index} doesn't look like a digit."),
+        "unsure": _("Not sure: try writing the digit larger and clearer."),
+        "unsureOf": _("Not sure of digit {index}: try writing it larger and clearer."),
+        "offline": _("Could not reach the server. Check your connection and try again."),
+        "noDigitUpload": _("No digit found in that image. Try a clearer picture of a digit or a number."),
+        "noDigitYet": _("No digit yet: draw a digit or a number, large and clear."),
+        "tooManyDigits": _("Too many digits: {message}"),
+        "uploadFailed": _("That image could not be read: {message}"),
+        "predictionFailed": _("Prediction failed: {message}"),
+        "notAnImage": _("“{file}” is not an image. Choose a PNG, JPEG or other picture."),
+        "wrong": _("Wrong? It was:"),
+        "wrongDigit": _("Wrong? Digit {index} was:"),
+        "notADigit": _("not a digit"),
+        "quoted": _("“{label}”"),
+        "thanks": _("Thank you! Saved as {label}; it is reviewed before the model learns from it."),
+        "sending": _("Sending…"),
+        "unreachable": _("could not reach the server"),
+        "notSaved": _("Not saved: {reason}. Please try again."),
+        **api_errors(),
+    }
