@@ -81,6 +81,11 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(get_locale()).ngettext(singular, plural, n)
 
 
+def pgettext(context: str, message: str) -> str:
+    """`message` in the current request's language, where the same English needs another word in `context`."""
+    return translations(get_locale()).pgettext(context, message)
+
+
 def localise(response: Response) -> Response:
     """A page's response: its language, the caches told what it varies on, and a `?lang=` pick remembered."""
     response.headers["Content-Language"] = get_locale()
@@ -95,9 +100,10 @@ def localise(response: Response) -> Response:
 
 
 def install(app: Flask) -> None:
-    """`_()` and `ngettext()` in the app's templates, in each request's language, and `locale` in their context."""
+    """`_()`, `ngettext()` and `pgettext()` in the app's templates, in each request's language; `locale` in their
+    context."""
     for locale in LOCALES:
         translations(locale)  # every catalog read now: a missing one stops the start, not a page view
     app.jinja_env.add_extension("jinja2.ext.i18n")
-    app.jinja_env.install_gettext_callables(gettext, ngettext, newstyle=True)
+    app.jinja_env.install_gettext_callables(gettext, ngettext, newstyle=True, pgettext=pgettext)
     app.context_processor(lambda: {"locale": get_locale(), "locales": LOCALES})

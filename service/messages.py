@@ -72,3 +72,29 @@ def page() -> dict[str, str]:
         "notSaved": _("Not saved: {reason}. Please try again."),
         **api_errors(),
     }
+
+
+def admin() -> dict[str, str]:
+    """The corrections review page's messages (service/static/admin.js); status.<status> names a review status."""
+    return {
+        "status.pending": _("pending"),
+        "status.accepted": _("accepted"),
+        "status.rejected": _("rejected"),
+        "notADigit": _("not a digit"),
+        "noDigit": _("no digit"),
+        "asDrawn": _("Correction {id} as drawn"),
+        "modelSaw": _("What the model saw"),
+        "unavailable": _("{alt} (not available)"),
+        "itWas": _("It was: {label}"),
+        "modelSaid": _("model said {said} ({name} v{version})"),
+        "accept": _("Accept"),
+        "reject": _("Reject"),
+        "reviewed": _("Correction {id}: {status}."),
+        "notReviewed": _("Could not review correction {id}: {reason}"),
+        "count.pending": _("{count} pending; {shown} shown."),
+        "count.accepted": _("{count} accepted; {shown} shown."),
+        "count.rejected": _("{count} rejected; {shown} shown."),
+        "count.all": _("{count} in all; {shown} shown."),
+        "notLoaded": _("Could not load corrections: {reason}"),
+        **api_errors(),
+    }

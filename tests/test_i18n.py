@@ -190,24 +190,25 @@ def test_matching_a_language_tag():
 # ---- the catalogs ----------------------------------------------------------------------------------------------
 
 
-def extracted() -> set[str]:
-    """Every message id in the sources today, as `make translations` extracts them (babel.cfg)."""
+def extracted() -> set[tuple[str, str | None]]:
+    """Every (message id, context) in the sources today, as `make translations` extracts them (babel.cfg)."""
     with open(ROOT / "babel.cfg") as f:
         method_map, options_map = parse_mapping_cfg(f)
     found = extract_from_dir(ROOT, method_map, options_map)
-    return {message if isinstance(message, str) else message[0] for _, _, message, _, _ in found}
+    return {(message if isinstance(message, str) else message[0], context) for _, _, message, _, context in found}
 
 
 def test_every_string_in_the_sources_has_a_portuguese_translation():
     with open(CATALOG / "messages.po", "rb") as f:
         catalog = read_po(f)
-    translated = {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
+    translated = {(m.id, m.context): m.string for m in catalog if m.id and m.string and not m.fuzzy}
     ids = extracted()
     assert len(ids) > 50  # the extraction found the templates' and the scripts' messages
-    missing = sorted(ids - set(translated))
+    missing = sorted(ids - set(translated), key=str)
     assert not missing, f"untranslated (run `make translations`, then translate them in messages.po): {missing}"
-    for msgid in ids:
-        assert sorted(PLACEHOLDER.findall(msgid)) == sorted(PLACEHOLDER.findall(translated[msgid])), msgid
+    for msgid, context in ids:
+        placeholders = sorted(PLACEHOLDER.findall(translated[msgid, context]))
+        assert sorted(PLACEHOLDER.findall(msgid)) == placeholders, msgid
 
 
 def test_the_committed_mo_is_the_compiled_po():

@@ -16,8 +16,8 @@
  * drawing, one at each stroke's end; only the newest request's response is ever shown.
  * No inline code anywhere: the page's CSP allows only this file.
  *
- * Every message shown comes from the page, in its language: t(key, params) looks it up in the JSON of the
- * body's data-messages (service/messages.py) and fills in its {name}s.
+ * Every message shown comes from the page, in its language: t(key, params) of i18n.js (loaded first) looks it
+ * up in the messages the server translated (service/messages.py) and fills in its {name}s.
  */
 "use strict";
 
@@ -31,7 +31,7 @@
   const BRUSH_KEY = "digits.brush";
 
   const $ = (id) => document.getElementById(id);
-  const MESSAGES = readMessages();
+  const { t, errorText } = window.i18n;
   const HINT = t("hint");
   const canvas = $("pad");
   const ctx = canvas.getContext("2d");
@@ -65,33 +65,8 @@
   const MODELS_URL = document.body.dataset.modelsUrl || "/v1/models";
   const unsureBelow = new Map(); // model name -> the confidence below which the page says "not sure"
   const CORRECTIONS_URL = document.body.dataset.correctionsUrl || "/v1/corrections";
-  const LOCALE = document.documentElement.lang || undefined; // numbers as the page's language writes them
-  const percent = new Intl.NumberFormat(LOCALE, { style: "percent", maximumFractionDigits: 1 });
-
-  // ---- messages, in the page's language ----
-
-  function readMessages() {
-    try {
-      return JSON.parse(document.body.dataset.messages) || {};
-    } catch {
-      return {};
-    }
-  }
-
-  /* The message `key` with each {name} replaced by params[name]; the key itself if the page has no such message. */
-  function t(key, params = {}) {
-    const text = Object.hasOwn(MESSAGES, key) ? MESSAGES[key] : key;
-    return text.replace(/\{(\w+)\}/g, (whole, name) => (Object.hasOwn(params, name) ? String(params[name]) : whole));
-  }
-
-  /* An API error for the page: its code's message in the page's language where the page has one (not on an
-   * English page: the API's own message is English), else the API's message. */
-  function errorText(data, response) {
-    const error = data && data.error;
-    if (!error) return `HTTP ${response.status}`;
-    const key = `error.${error.code}`;
-    return Object.hasOwn(MESSAGES, key) ? t(key) : error.message || `HTTP ${response.status}`;
-  }
+  // numbers as the page's language writes them
+  const percent = new Intl.NumberFormat(window.i18n.locale, { style: "percent", maximumFractionDigits: 1 });
 
   // ---- live prediction scheduling ----
 
@@ -606,7 +581,7 @@
       showEmpty(t(kind === "upload" ? "noDigitUpload" : "noDigitYet"));
       return;
     }
-    const message = errorText(data, response);
+    const message = errorText(data, response.status);
     if (code === "too_many_digits") {
       showEmpty(t("tooManyDigits", { message }), true);
       return;
@@ -683,7 +658,7 @@
       });
       const data = await response.json().catch(() => null);
       if (response.ok) target.sent[index] = String(label);
-      else failure = errorText(data, response);
+      else failure = errorText(data, response.status);
     } catch {
       failure = t("unreachable");
     }
