@@ -56,7 +56,7 @@
   }
 
   function miniBars(list, probabilities, top) {
-    list.setAttribute("aria-label", t("compare.probabilities"));
+    list.setAttribute("aria-label", t("probabilities"));
     list.replaceChildren(
       ...probabilities.map((p, digit) => {
         const item = make("li", "mini-prob");
@@ -97,7 +97,7 @@
     confidence.textContent =
       outcome.digits.length > 1
         ? t("compare.confidentOf", { index: i + 1, percent: pct })
-        : t("compare.confident", { percent: pct });
+        : t("confident", { percent: pct });
     miniBars(bars, Array.from(d.probabilities, Number), d.digit === null ? -1 : d.digit);
   }
 

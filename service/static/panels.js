@@ -1,8 +1,9 @@
 /* Digits: what the page's two teaching panels share (inside.js: "Look inside", compare.js: "Compare models").
  *
- * Loaded (defer) after app.js and before them; it defines one global, window.digitsPanels: messages in the
- * page's language, small DOM helpers, colour maps, the server's models and templates (each fetched once), a
- * /predict call that re-sends a request app.js made, and the open/closed state of a panel (remembered).
+ * Loaded (defer) after i18n.js and app.js and before the panels; it defines one global, window.digitsPanels:
+ * messages in the page's language (i18n.js's t), small DOM helpers, colour maps, the server's models and
+ * templates (each fetched once), a /predict call that re-sends a request app.js made, and the open/closed state
+ * of a panel (remembered).
  * app.js tells the panels what it shows with events on document (see the top of app.js).
  */
 "use strict";
@@ -14,36 +15,13 @@ window.digitsPanels = (() => {
   const COURSE = ["softmax", "mlp", "cnn"]; // architectures in the order the course teaches them
 
   const $ = (id) => document.getElementById(id);
-  const lang = document.documentElement.lang || undefined; // numbers as the page's language writes them
+  const lang = window.i18n.locale; // numbers as the page's language writes them
   const number = (x, digits = 1) => new Intl.NumberFormat(lang, { maximumFractionDigits: digits }).format(x);
   const percent = new Intl.NumberFormat(lang, { style: "percent", maximumFractionDigits: 1 });
 
-  // ---- messages, in the page's language ----
-
-  const MESSAGES = readMessages();
-
-  /* The page's messages (service/messages.py), a JSON data block the CSP never executes. */
-  function readMessages() {
-    try {
-      return JSON.parse($("messages").textContent) || {};
-    } catch {
-      return {};
-    }
-  }
-
-  /* The message `key` with each {name} replaced by params[name]; the key itself if the page has no such message. */
-  function t(key, params = {}) {
-    const text = Object.hasOwn(MESSAGES, key) ? MESSAGES[key] : key;
-    return text.replace(/\{(\w+)\}/g, (whole, name) => (Object.hasOwn(params, name) ? String(params[name]) : whole));
-  }
-
-  /* An API error in the page's language where the page has its code's message, else the API's own. */
-  function errorText(data, response) {
-    const error = data && data.error;
-    if (!error) return `HTTP ${response.status}`;
-    const key = `error.${error.code}`;
-    return Object.hasOwn(MESSAGES, key) ? t(key) : error.message || `HTTP ${response.status}`;
-  }
+  // messages in the page's language: i18n.js (loaded before app.js)
+  const { t } = window.i18n;
+  const errorText = (data, response) => window.i18n.errorText(data, response.status);
 
   function make(tag, className = "", text = "") {
     const el = document.createElement(tag);
