@@ -376,3 +376,30 @@ def test_the_panels_are_reached_and_opened_with_the_keyboard(probe, live_server)
     page.keyboard.press("Space")  # a real button: Space works too
     expect(compare).to_have_attribute("aria-expanded", "false")
     assert probe.errors == []
+
+
+def test_the_panels_speak_portuguese(probe, live_server, models):
+    page = probe.page
+    answers = Answers(page)
+    page.goto(live_server + "/?lang=pt-BR")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    page.get_by_role("button", name="Comparar modelos").click()
+    choose_model(page, models, "mlp")
+    digit = drawn(page, answers, ONE, 1)
+    expect(page.get_by_role("heading", level=2, name="Olhe dentro da rede")).to_be_visible()
+    hidden1 = digit["activations"][0]
+    active = sum(v > 0 for v in hidden1["values"])
+    units = page.locator("[data-name=hidden1] [data-testid=units]")
+    # the summary in Portuguese, its number written with a decimal comma
+    expect(units).to_have_attribute(
+        "aria-label", re.compile(rf"^hidden1: 512 neurônios, {active} ativos, máximo \d+(,\d+)?$")
+    )
+    expect(page.get_by_test_id("saliency")).to_have_attribute("aria-label", re.compile("^Saliência por oclusão"))
+    cards = page.get_by_test_id("compare-model")
+    expect(cards.get_by_role("heading", level=3)).to_have_text(
+        ["Regressão softmax", "Perceptron multicamadas", "Rede convolucional"]
+    )
+    expect(cards.first).to_contain_text("7.850 pesos")
+    expect(page.get_by_test_id("templates")).to_contain_text("O que a regressão softmax aprendeu")
+    expect(page.get_by_test_id("template").first).to_have_attribute("aria-label", "Pesos do dígito 0")
+    assert probe.errors == []
