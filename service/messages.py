@@ -118,7 +118,10 @@ def panels() -> dict[str, str]:
 
 
 def admin() -> dict[str, str]:
-    """The corrections review page's messages (service/static/admin.js); status.<status> names a review status."""
+    """The corrections review page's messages (service/static/admin.js); status.<status> names a review status.
+
+    The counts are "label: number" (no "1 pendentes"): the scripts' messages have no plural forms.
+    """
     return {
         "status.pending": _("pending"),
         "status.accepted": _("accepted"),
@@ -134,10 +137,10 @@ def admin() -> dict[str, str]:
         "reject": _("Reject"),
         "reviewed": _("Correction {id}: {status}."),
         "notReviewed": _("Could not review correction {id}: {reason}"),
-        "count.pending": _("{count} pending; {shown} shown."),
-        "count.accepted": _("{count} accepted; {shown} shown."),
-        "count.rejected": _("{count} rejected; {shown} shown."),
-        "count.all": _("{count} in all; {shown} shown."),
+        "count.pending": _("Pending: {count}; shown: {shown}."),
+        "count.accepted": _("Accepted: {count}; shown: {shown}."),
+        "count.rejected": _("Rejected: {count}; shown: {shown}."),
+        "count.all": _("In all: {count}; shown: {shown}."),
         "notLoaded": _("Could not load corrections: {reason}"),
         **api_errors(),
     }

@@ -162,7 +162,7 @@ def test_corrections_in_portuguese(new_page, server):
     newest = page.get_by_test_id("correction").first
     expect(newest).to_contain_text("Era: 3")
     expect(newest.locator(".review-state")).to_have_text("pendente")
-    expect(status).to_have_text(re.compile(r"^\d+ pendentes; \d+ exibidas\.$"))
+    expect(status).to_have_text(re.compile(r"^Pendentes: \d+; exibidas: \d+\.$"))
     newest.get_by_role("button", name="Aceitar").click()
     expect(newest).to_have_attribute("data-status", "accepted")
     expect(newest.locator(".review-state")).to_have_text("aceita")
