@@ -77,7 +77,11 @@
     const answer = card.querySelector(".model-answer");
     const confidence = card.querySelector(".model-confidence");
     const bars = card.querySelector(".mini-probs");
-    card.classList.toggle("is-current", Boolean(result && result.model && result.model.name === card.dataset.model));
+    // the model answering in the result card above: outlined, and "current" to a screen reader
+    const current = Boolean(result && result.model && result.model.name === card.dataset.model);
+    card.classList.toggle("is-current", current);
+    if (current) card.setAttribute("aria-current", "true");
+    else card.removeAttribute("aria-current");
     if (!outcome) {
       answer.textContent = "…";
       confidence.textContent = "";

@@ -44,7 +44,7 @@
     return { item, stage };
   }
 
-  /* The model input, and the saliency over it: red where blanking a patch lowered the answer's probability. */
+  /* The model input, and the saliency over it: red where hiding the pixels makes the model less sure of its answer. */
   function inputColumn(d) {
     const { item, stage } = column("input", t("inside.input"), t("inside.inputSize"));
     item.dataset.name = "input";
@@ -185,10 +185,11 @@
     return item;
   }
 
+  /* A layer's column; null for a layer this page cannot draw (a kind from a newer server). */
   function layerColumn(layer, d) {
-    if (layer.kind === "conv") return convColumn(layer);
-    if (layer.name === "output") return outputColumn(layer, d);
-    return denseColumn(layer);
+    if (layer.kind === "conv" && typeof layer.atlas === "string") return convColumn(layer);
+    if (layer.kind !== "dense" || !Array.isArray(layer.values)) return null;
+    return layer.name === "output" ? outputColumn(layer, d) : denseColumn(layer);
   }
 
   async function renderNetwork() {
@@ -206,7 +207,7 @@
     const model = result.model ? `${result.model.name} v${result.model.version}` : "";
     const n = result.digits.length;
     sub.textContent = n > 1 ? t("inside.modelDigit", { model, index: result.selected + 1, count: n }) : model;
-    const columns = [inputColumn(d), ...d.activations.map((layer) => layerColumn(layer, d))];
+    const columns = [inputColumn(d), ...d.activations.map((layer) => layerColumn(layer, d)).filter(Boolean)];
     const shown = result;
     networkLayers.replaceChildren(...columns);
     const templates = await softmaxTemplatesFor(d);

@@ -255,6 +255,13 @@ def test_compare_models_reads_the_drawing_with_all_three(probe, live_server, mod
         expect(page.locator(f"[data-model={name}] [data-testid=compare-answer]")).to_have_text(answer["number"])
     for name in ("mlp", "cnn"):
         expect(page.locator(f"[data-model={name}] [data-testid=compare-answer]")).to_have_text("1")
+    # the model answering above is marked, for the eye and for a screen reader
+    for name in ("softmax", "mlp", "cnn"):
+        card = expect(page.locator(f"[data-testid=compare-model][data-model={name}]"))
+        if name == models["default"]:
+            card.to_have_attribute("aria-current", "true")
+        else:
+            card.not_to_have_attribute("aria-current", re.compile("."))
     expect_templates(page, live_server)
     screenshot(page, "inside-compare.png")
     assert probe.errors == []
