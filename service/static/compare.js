@@ -83,7 +83,7 @@
     if (current) card.setAttribute("aria-current", "true");
     else card.removeAttribute("aria-current");
     if (!outcome) {
-      answer.textContent = "…";
+      answer.textContent = result ? "…" : ""; // on its way, or nothing drawn
       confidence.textContent = "";
       bars.replaceChildren();
       return;

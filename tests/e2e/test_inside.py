@@ -140,6 +140,7 @@ def test_look_inside_the_cnn_shows_its_feature_maps_and_saliency(probe, live_ser
     page = probe.page
     answers = Answers(page)
     open_page(page, live_server)
+    expect(page.get_by_test_id("network")).to_be_hidden()  # nothing to look inside before a prediction
     choose_model(page, models, "cnn")
     digit = drawn(page, answers, ONE, 1)
     network = page.get_by_test_id("network")
@@ -169,6 +170,9 @@ def test_look_inside_the_cnn_shows_its_feature_maps_and_saliency(probe, live_ser
     expect_output(page, digit)
     expect_saliency(page, digit)
     screenshot(page, "inside-cnn.png")
+    page.get_by_test_id("clear").click()
+    expect(page.get_by_test_id("network")).to_be_hidden()
+    expect(page.get_by_test_id("layer")).to_have_count(0)
     assert probe.errors == []
     assert probe.csp_violations() == []
 
@@ -264,6 +268,9 @@ def test_compare_models_reads_the_drawing_with_all_three(probe, live_server, mod
             card.not_to_have_attribute("aria-current", re.compile("."))
     expect_templates(page, live_server)
     screenshot(page, "inside-compare.png")
+    page.get_by_test_id("clear").click()  # nothing drawn: nothing compared
+    expect(page.get_by_test_id("compare-status")).to_contain_text("Draw a digit")
+    expect(page.get_by_test_id("compare-answer")).to_have_text(["", "", ""])
     assert probe.errors == []
     assert probe.csp_violations() == []
 
