@@ -2,9 +2,10 @@
  *
  * The course moves from softmax regression to a perceptron to a convolutional network: one card per model, in
  * that order (GET /v1/models gives names, architectures, weights and test accuracy), each with the number it reads
- * and the chosen digit's probabilities, from the request app.js sent (digits:result; see the top of app.js) sent
- * again to POST /predict?model=<name>. Only while the panel is open, and once a live drawing pauses. Below the
- * cards, softmax regression's ten weight templates. Shared helpers: panels.js.
+ * and the chosen digit's probabilities. Each model gets the very request app.js sent (its body and headers, from
+ * digits:result; see the top of app.js) at POST /predict?model=<name>: only while the panel is open, once a live
+ * drawing pauses, and not again for the same drawing. Below the cards, softmax regression's ten weight templates.
+ * Shared helpers: panels.js.
  */
 "use strict";
 

@@ -30,6 +30,7 @@
   const networkStatus = $("network-status");
   let insideController = null; // the request for the layers made here (the panel opened after an answer)
 
+  /* A layer's <li>: a figure whose dark stage the caller fills, its caption a title (optional) and a summary. */
   function column(kind, title, summary) {
     const item = make("li", `net-col net-${kind}`);
     item.dataset.testid = "layer";
