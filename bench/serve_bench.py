@@ -9,7 +9,9 @@ baseline (bench/baseline_app.py: Flask + model.predict per request), and with --
 service as of REF (checked out with `git worktree add` in a temporary directory and started there
 exactly as today's is), and measures each with the same payloads: single-client latency, throughput
 with wrk at several connection counts, memory, and time to ready; the service (today's and REF's)
-also with a 5-digit canvas's latency and batch throughput. All the servers of a repeat run at once
+also with a 5-digit canvas's latency and batch throughput, and today's service with the canvas asking to look inside
+the cnn (`?include=activations,saliency`, issue 17), whose p50 the README's target compares with the plain
+request's, measured in the same run. All the servers of a repeat run at once
 and are measured in turn, figure by figure, their order rotated between repeats, so that a busy
 moment on a shared machine falls on all of them alike. Each repeat starts them afresh; the figures
 reported are the medians over the repeats (each repeat's own figures are kept under "runs").
@@ -39,14 +41,17 @@ AT_REF = "service_at_ref"  # the service as of --baseline REF (which commit: the
 BASELINE = ["{python}", "-m", "gunicorn", "--workers", "2", "--bind", "127.0.0.1:{port}", "bench.baseline_app:app"]
 
 
-def latencies(url: str, body: bytes, content_type: str, count: int) -> list[float]:
+INSIDE = "/predict?model=cnn&include=activations,saliency"  # what the page asks after each drawing (issue 17)
+
+
+def latencies(url: str, body: bytes, content_type: str, count: int, path: str = "/predict") -> list[float]:
     """Milliseconds per request, one client, one keep-alive connection."""
     host, port = url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     out = []
     for _ in range(count):
         started = time.perf_counter()
-        conn.request("POST", "/predict", body=body, headers={"Content-Type": content_type})
+        conn.request("POST", path, body=body, headers={"Content-Type": content_type})
         response = conn.getresponse()
         response.read()
         if response.status != 200:
@@ -56,10 +61,10 @@ def latencies(url: str, body: bytes, content_type: str, count: int) -> list[floa
     return out
 
 
-def one_client(url: str, body: bytes, content_type: str, seconds: float) -> dict:
-    """Latency percentiles of back-to-back requests on one keep-alive connection (wrk -c 1)."""
-    latencies(url, body, content_type, 5)  # warm-up: the first request of a kind builds what it needs
-    run = wrk(f"{url}/predict", body, content_type, 1, seconds, threads=1)
+def one_client(url: str, body: bytes, content_type: str, seconds: float, path: str = "/predict") -> dict:
+    """Latency percentiles of back-to-back requests to `path` on one keep-alive connection (wrk -c 1)."""
+    latencies(url, body, content_type, 5, path)  # warm-up: the first request of a kind builds what it needs
+    run = wrk(f"{url}{path}", body, content_type, 1, seconds, threads=1)
     if run["errors"]:
         raise RuntimeError(f"{run['errors']} errors in the single-client run")
     return {"p50_ms": round(run["p50_ms"], 2), "p90_ms": round(run["p90_ms"], 2), "p99_ms": round(run["p99_ms"], 2)}
@@ -77,24 +82,37 @@ def batch_rate(url: str, size: int, calls: int) -> float:
     return round(size / (statistics.median(times) / 1000), 1)
 
 
-Step = tuple[tuple[str, ...], Callable[[str], object], bool]  # where the figure goes, how to take it, ours only
+# Which servers a figure is taken for: all of them, those that read numbers (every version of this service), or
+# only today's service (what an older version or the baseline does not have).
+ALL, NUMBERS, TODAY = "all", "numbers", "today"
+Step = tuple[tuple[str, ...], Callable[[str], object], str]  # where the figure goes, how to take it, for whom
 
 
 def steps(quick: bool) -> list[Step]:
     """Every figure a server is measured for. A baseline that reads one digit per image (the tutorial's) skips the
-    5-digit canvas and the batches, whose figures would mean nothing there."""
+    5-digit canvas and the batches, whose figures would mean nothing there; only today's service looks inside."""
     seconds, calls = (1, 3) if quick else (6, 20)
     canvas, number, small = canvas_json(), number_json(), small_png()
     out: list[Step] = [
-        (("latency_canvas_json",), lambda url: one_client(url, canvas, "application/json", seconds), False),
-        (("latency_small_png",), lambda url: one_client(url, small, "image/png", seconds), False),
-        (("latency_number_json",), lambda url: one_client(url, number, "application/json", seconds), True),
+        (("latency_canvas_json",), lambda url: one_client(url, canvas, "application/json", seconds), ALL),
+        (("latency_small_png",), lambda url: one_client(url, small, "image/png", seconds), ALL),
+        (("latency_number_json",), lambda url: one_client(url, number, "application/json", seconds), NUMBERS),
+        (
+            ("latency_canvas_inside",),
+            lambda url: one_client(url, canvas, "application/json", seconds, INSIDE),
+            TODAY,
+        ),
     ]
     for c in (1, 4, 16, 64):
-        out.append((("throughput_rps", str(c)), lambda url, c=c: throughput(url, canvas, c, seconds), False))
+        out.append((("throughput_rps", str(c)), lambda url, c=c: throughput(url, canvas, c, seconds), ALL))
     for size in (1, 32, 256):
-        out.append((("batch_images_per_s", str(size)), lambda url, size=size: batch_rate(url, size, calls), True))
+        out.append((("batch_images_per_s", str(size)), lambda url, size=size: batch_rate(url, size, calls), NUMBERS))
     return out
+
+
+def measured(name: str, reads_numbers: bool, who: str) -> bool:
+    """Whether a step for `who` (ALL, NUMBERS, TODAY) is taken on server `name`."""
+    return who == ALL or (who == NUMBERS and reads_numbers) or (who == TODAY and name == "service")
 
 
 def measure_side_by_side(servers: dict[str, tuple[str, object, bool]], quick: bool, turn: int) -> dict:
@@ -104,10 +122,10 @@ def measure_side_by_side(servers: dict[str, tuple[str, object, bool]], quick: bo
     names = list(servers)
     names = names[turn % len(names) :] + names[: turn % len(names)]
     out = {name: {"ready_s": round(servers[name][1].ready_s, 2), "errors": 0} for name in servers}
-    for where, take, ours_only in steps(quick):
+    for where, take, who in steps(quick):
         for name in names:
             url, _, ours = servers[name]
-            if ours_only and not ours:
+            if not measured(name, ours, who):
                 continue
             value = take(url)
             if where[0] == "throughput_rps":
@@ -180,6 +198,7 @@ def run(quick: bool, repeats: int = 5, compare: bool = False, baseline: str | No
         "p50_latency_lower_x": round(base["latency_canvas_json"]["p50_ms"] / p50, 1),
         "throughput_16_higher_x": round(ours["throughput_rps"]["16"] / max(base["throughput_rps"]["16"], 0.1), 1),
         "p50_5_digits_over_1_digit_x": round(ours["latency_number_json"]["p50_ms"] / p50, 2),
+        "p50_inside_over_plain_x": round(ours["latency_canvas_inside"]["p50_ms"] / p50, 2),
     }
     extra = {}
     if baseline:

@@ -35,7 +35,7 @@ def create_app(config: dict | None = None, predictor=None) -> Flask:
 
     `config` overrides settings (max_batch...) and sets upper-case Flask keys (TESTING...); any other key is refused.
     """
-    from service import api, corrections, observability, pages, ratelimit
+    from service import api, corrections, i18n, observability, pages, ratelimit
     from service.predictor import ModelRegistry, Predictor
     from service.storage import Store
 
@@ -60,6 +60,7 @@ def create_app(config: dict | None = None, predictor=None) -> Flask:
     app.extensions["digits_store"] = store = Store(settings.resolved_database_url())
     store.try_schema()
     register_error_handlers(app)
+    i18n.install(app)
     observability.install(app)
     ratelimit.install(app, settings.rate_limit, settings.rate_burst)
     observability.MODEL_INFO.labels(name=predictor.info.name, version=str(predictor.info.version)).set(1)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import io
-
 import numpy as np
 from flask import Blueprint, Request, current_app, jsonify, request
-from PIL import Image
 
-from service import inputs
+from service import inputs, inside
 from service.errors import BadRequest, NotADigit, UnsupportedMediaType
+from service.inside import Inside, parse_include, saliency
 from service.observability import record_predictions
 from service.openapi import spec
 from service.predictor import ModelRegistry, Predictor
@@ -27,11 +24,33 @@ def settings():
     return current_app.extensions["digits_settings"]
 
 
+def inside_of(predictor: Predictor) -> Inside:
+    """The model's Inside (its interpreters that keep every layer), made on the first request that looks inside."""
+    made = current_app.extensions.setdefault("digits_inside", {})
+    return made.get(predictor.info.path) or made.setdefault(predictor.info.path, Inside(predictor.info.path))
+
+
 def png_data_url(x: np.ndarray) -> str:
     """The 28x28 model input (0..255) as a PNG data URL, as the model sees it."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(x, 0, 255).round().astype(np.uint8), mode="L").save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return inside.png_data_url(np.clip(x, 0, 255).round().astype(np.uint8))
+
+
+def look_inside(pages: list[list[Reading]], predictor: Predictor, include: frozenset[str]) -> list[list[dict]]:
+    """Each digit's requested `activations` and `saliency`, page by page; every digit's occlusions in one call."""
+    if not include & {"activations", "saliency"}:
+        return [[{} for _ in page] for page in pages]  # the usual request: nothing more to do
+    readings = [reading for page in pages for reading in page]
+    extra: list[dict] = [{} for _ in readings]
+    if "activations" in include:
+        looking = inside_of(predictor)
+        for fields, r in zip(extra, readings, strict=True):
+            fields["activations"] = looking.activations(r.input, r.probabilities)
+    if "saliency" in include:
+        maps = saliency([r.input for r in readings], [r.probabilities for r in readings], predictor.predict)
+        for fields, found in zip(extra, maps, strict=True):
+            fields["saliency"] = found
+    starts = np.cumsum([0] + [len(page) for page in pages])
+    return [extra[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
 
 
 def digit_entry(reading: Reading, is_digit: bool, include_input: bool) -> dict:
@@ -50,13 +69,16 @@ def digit_entry(reading: Reading, is_digit: bool, include_input: bool) -> dict:
     return entry
 
 
-def answer(readings: list[Reading], predictor: Predictor, include_input: bool, batch: bool) -> dict:
-    """One image's answer: the number, each digit, and, as before numbers were read, the first digit's fields.
+def answer(readings: list[Reading], predictor: Predictor, include_input: bool, batch: bool, extra: list[dict]) -> dict:
+    """One image's answer: the number, each digit (with its `extra` fields), and, as before numbers were read, the
+    first digit's fields.
 
     A single image in which nothing is a digit is refused (NotADigit); in a batch, it is an answer whose number
     is None, so that one scribble does not fail the others."""
     accepted = predictor.is_digit(np.stack([r.probabilities for r in readings]))
     digits = [digit_entry(r, bool(ok), include_input) for r, ok in zip(readings, accepted, strict=True)]
+    for entry, fields in zip(digits, extra, strict=True):
+        entry.update(fields)
     if not batch and not accepted.any():
         first = digits[0]
         details = {"probabilities": first["probabilities"], "confidence": first["confidence"]}
@@ -71,8 +93,7 @@ def answer(readings: list[Reading], predictor: Predictor, include_input: bool, b
         "probabilities": first["probabilities"],
         "model": model,
     }
-    if include_input:
-        result["input"] = first["input"]
+    result.update({key: first[key] for key in ("input", "activations", "saliency") if key in first})
     return result
 
 
@@ -97,9 +118,10 @@ def read_images(req: Request) -> tuple[list[inputs.Submitted], bool]:
 def predict():
     predictor = registry().get(request.args.get("model"))
     images, batch = read_images(request)
-    include = "input" in request.args.get("include", "").split(",")
+    include = parse_include(request.args.get("include"))  # before the work: a typo is a 400, not a slow 200
     pages = read(images, predictor, settings().max_digits, batch)
-    results = [answer(readings, predictor, include, batch) for readings in pages]
+    extra = look_inside(pages, predictor, include)
+    results = [answer(r, predictor, "input" in include, batch, e) for r, e in zip(pages, extra, strict=True)]
     digits = [d["digit"] for result in results for d in result["digits"] if d["digit"] is not None]
     record_predictions(predictor.info.name, digits, len(images))
     return jsonify({"predictions": results} if batch else results[0])
@@ -119,6 +141,13 @@ def readyz():
 @bp.get("/v1/models")
 def models():
     return jsonify({"default": registry().default.info.name, "models": registry().describe()})
+
+
+@bp.get("/v1/models/<name>/templates")
+def templates(name: str):
+    predictor = registry().get(name)
+    weights = inside_of(predictor).templates(predictor.info.metadata.get("parameters"))
+    return jsonify({"model": {"name": predictor.info.name, "version": predictor.info.version}, "templates": weights})
 
 
 @bp.get("/openapi.json")

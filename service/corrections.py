@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from flask import Blueprint, Request, Response, current_app, jsonify, render_template, request
 
-from service import inputs
+from service import i18n, inputs, messages
 from service.errors import BadRequest, NoDigit, NotFound, Unauthorized, Unavailable, UnsupportedMediaType
 from service.observability import record_correction
 from service.preprocessing import preprocess
@@ -216,6 +216,6 @@ def review(correction_id: int):
 
 @admin.get("/admin")
 def review_page():
-    response = current_app.make_response(render_template("admin.html"))
+    response = current_app.make_response(render_template("admin.html", messages=messages.admin()))
     response.headers["Cache-Control"] = "no-cache"
-    return response
+    return i18n.localise(response)

@@ -64,6 +64,20 @@ class UnknownModel(ApiError):
     status, code = 404, "unknown_model"
 
 
+class NoTemplates(ApiError):
+    """Weight templates exist only for softmax regression (one layer from the 784 pixels to the 10 digits)."""
+
+    status, code = 404, "no_templates"
+
+
+class InsideUnavailable(ApiError):
+    """Activations and templates need the model's LiteRT file and ai_edge_litert: a server run with
+    RUNTIME=savedmodel on a model without model.tflite, or without LiteRT installed, cannot look inside.
+    Not temporary, so no Retry-After."""
+
+    status, code = 503, "inside_unavailable"
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
 

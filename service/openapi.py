@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from service import openapi_corrections
+from service.inside import INCLUDES, MAX_ACTIVATIONS_JSON, PATCH, STRIDE
+
+INCLUDE_PATTERN = f"^(({'|'.join(INCLUDES)})(,({'|'.join(INCLUDES)}))*)?$"
 
 
 def _json(description: str, schema: str) -> dict:
@@ -17,6 +20,118 @@ def _json(description: str, schema: str) -> dict:
 
 def _error(description: str) -> dict:
     return _json(description, "Error")
+
+
+def _grid(description: str) -> dict:
+    """28 rows of 28 numbers."""
+    row = {"type": "array", "minItems": 28, "maxItems": 28, "items": {"type": "number"}}
+    return {"type": "array", "minItems": 28, "maxItems": 28, "items": row, "description": description}
+
+
+def _inside_schemas() -> dict[str, Any]:
+    """What ?include=activations and ?include=saliency add to each digit, and the templates route's answer."""
+    dense = {
+        "type": "object",
+        "required": ["name", "kind", "units", "values"],
+        "properties": {
+            "name": {"type": "string", "description": "the Keras layer's name: hidden1, hidden2, conv3, output"},
+            "kind": {"type": "string", "enum": ["dense"]},
+            "units": {"type": "integer", "minimum": 1},
+            "values": {
+                "type": "array",
+                "items": {"type": "number"},
+                "description": "each unit's activation, rounded to 3 decimals; for `output`, the answer's "
+                "probabilities as they are",
+            },
+        },
+    }
+    conv = {
+        "type": "object",
+        "required": ["name", "kind", "shape", "max", "atlas", "grid"],
+        "properties": {
+            "name": {"type": "string", "description": "the Keras layer's name: conv1a ... conv2c"},
+            "kind": {"type": "string", "enum": ["conv"]},
+            "shape": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1},
+                "minItems": 3,
+                "maxItems": 3,
+                "description": "[height, width, channels] of the layer's feature maps",
+            },
+            "max": {"type": "number", "minimum": 0, "description": "the largest activation: 255 in the atlas"},
+            "atlas": {
+                "type": "string",
+                "pattern": "^data:image/png;base64,",
+                "description": "every feature map tiled in one grayscale PNG: map k at tile row k // cols, column "
+                "k % cols, each height x width pixels, no gaps; pixel = activation / max * 255 (ReLU outputs: >= 0)",
+            },
+            "grid": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1},
+                "minItems": 2,
+                "maxItems": 2,
+                "description": "[rows, cols] of tiles",
+            },
+        },
+    }
+    return {
+        "Activations": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"oneOf": [dense, conv]},
+            "description": "with ?include=activations: every layer's activations for this digit, in forward order, "
+            "the output layer last (softmax: just output; mlp: hidden1, hidden2, output; cnn: conv1a ... conv2c as "
+            f"feature-map atlases, conv3's units, output). At most {MAX_ACTIVATIONS_JSON // 1024} KB of JSON per "
+            "digit. Read from the model's LiteRT file with every intermediate tensor kept.",
+        },
+        "Saliency": {
+            "type": "object",
+            "required": ["method", "measure", "patch", "stride", "digit", "values"],
+            "description": "with ?include=saliency: which pixels of the 28x28 model input (the `input` image) drove "
+            "the answer, by occlusion (LiteRT has no gradients): each patch x patch window, every `stride` "
+            "pixels, is blanked to the background (0), and the model reads all of them in one call",
+            "properties": {
+                "method": {"type": "string", "enum": ["occlusion"]},
+                "measure": {
+                    "type": "string",
+                    "enum": ["log_odds"],
+                    "description": "what a blanked window lowers: log(p_digit / sum of the other nine), in nats (the "
+                    "models are so sure that the probability itself hardly moves)",
+                },
+                "patch": {"type": "integer", "minimum": 1, "example": PATCH},
+                "stride": {"type": "integer", "minimum": 1, "example": STRIDE},
+                "digit": {"type": "integer", "minimum": 0, "maximum": 9, "description": "the answer explained"},
+                "values": _grid(
+                    "row-major, per pixel: the mean drop of the log-odds over the windows that contain it, "
+                    "rounded to 3 decimals; positive: the pixel supported the answer; 0 where no window touches ink",
+                ),
+            },
+        },
+        "Templates": {
+            "type": "object",
+            "required": ["model", "templates"],
+            "properties": {
+                "model": {"$ref": "#/components/schemas/ModelRef"},
+                "templates": {
+                    "type": "array",
+                    "minItems": 10,
+                    "maxItems": 10,
+                    "items": {
+                        "type": "object",
+                        "required": ["digit", "weights", "bias"],
+                        "properties": {
+                            "digit": {"type": "integer", "minimum": 0, "maximum": 9},
+                            "weights": _grid(
+                                "the weight of each input pixel (scaled to 0..1) for this digit, rounded to 4 "
+                                "decimals: the 'picture' of the digit the model learned",
+                            ),
+                            "bias": {"type": "number"},
+                        },
+                    },
+                },
+            },
+        },
+    }
 
 
 def _schemas(max_batch: int, max_digits: int) -> dict[str, Any]:
@@ -92,6 +207,8 @@ def _schemas(max_batch: int, max_digits: int) -> dict[str, Any]:
                     "type": "string",
                     "description": "with ?include=input: the first digit's 28x28 model input as a PNG data URL",
                 },
+                "activations": {"$ref": "#/components/schemas/Activations"},
+                "saliency": {"$ref": "#/components/schemas/Saliency"},
             },
         },
         "Digit": {
@@ -122,6 +239,8 @@ def _schemas(max_batch: int, max_digits: int) -> dict[str, Any]:
                     "type": "string",
                     "description": "with ?include=input: this digit's 28x28 model input as a PNG data URL",
                 },
+                "activations": {"$ref": "#/components/schemas/Activations"},
+                "saliency": {"$ref": "#/components/schemas/Saliency"},
             },
         },
         "Box": {
@@ -191,6 +310,12 @@ def spec(settings) -> dict[str, Any]:
         ),
         "429": _error("rate limit exceeded (only when RATE_LIMIT is set); see Retry-After"),
     }
+    inside_errors = {
+        "503": _error(
+            "`inside_unavailable`: ?include=activations needs the model's LiteRT file and ai_edge_litert, which "
+            "this server lacks (RUNTIME=savedmodel with a model exported without model.tflite); not temporary"
+        )
+    }
     ok = {
         "description": "the digits read (or, for 'images', the digits of each image, in order)",
         "content": {
@@ -226,11 +351,11 @@ def spec(settings) -> dict[str, Any]:
                             "name": "include",
                             "in": "query",
                             "required": False,
-                            # any string: the route ignores what it does not know, so no enum here
-                            "schema": {"type": "string", "example": "input"},
-                            "description": "'input' adds the preprocessed 28x28 image to each digit (and the "
-                            "first digit's to each prediction); "
-                            "a comma-separated list, other values are ignored",
+                            "schema": {"type": "string", "pattern": INCLUDE_PATTERN, "example": "input,saliency"},
+                            "description": "a comma-separated list of what to add to each digit (and the first "
+                            "digit's to each prediction): 'input', the preprocessed 28x28 image; 'activations', "
+                            "every layer's activations; 'saliency', the pixels that drove the answer. Any other "
+                            "name: 400 `bad_include`",
                         },
                     ],
                     "requestBody": {
@@ -253,7 +378,7 @@ def spec(settings) -> dict[str, Any]:
                             "application/octet-stream": binary,
                         },
                     },
-                    "responses": {"200": ok, **errors},
+                    "responses": {"200": ok, **errors, **inside_errors},
                 }
             },
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("alive", "Health")}}},
@@ -274,9 +399,27 @@ def spec(settings) -> dict[str, Any]:
                     "responses": {"200": {"description": "model list"}},
                 }
             },
+            "/v1/models/{name}/templates": {
+                "get": {
+                    "summary": "Softmax regression's ten weight templates, read from the model's LiteRT file",
+                    "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": _json("one 28x28 template and a bias per digit", "Templates"),
+                        "404": _error(
+                            "`unknown_model`; `no_templates`: the model has more than one layer from the 784 "
+                            "pixels to the 10 digits (only softmax regression has templates)"
+                        ),
+                        **inside_errors,
+                    },
+                }
+            },
         },
         "components": {
-            "schemas": {**_schemas(settings.max_batch, settings.max_digits), **openapi_corrections.schemas()},
+            "schemas": {
+                **_schemas(settings.max_batch, settings.max_digits),
+                **_inside_schemas(),
+                **openapi_corrections.schemas(),
+            },
             **({"securitySchemes": openapi_corrections.SECURITY_SCHEMES} if settings.admin_token else {}),
         },
     }

@@ -1,4 +1,4 @@
-"""The drawing page blueprint: GET / (the static assets are under /static/)."""
+"""The drawing page blueprint: GET / in English or Portuguese (service/i18n.py); static assets are under /static/."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import hashlib
 from pathlib import Path
 
 from flask import Blueprint, current_app, render_template, url_for
+
+from service import i18n, messages
 
 bp = Blueprint("pages", __name__)
 
@@ -25,6 +27,6 @@ def asset(filename: str) -> str:
 
 @bp.get("/")
 def index():
-    response = current_app.make_response(render_template("index.html"))
+    response = current_app.make_response(render_template("index.html", messages=messages.page()))
     response.headers["Cache-Control"] = "no-cache"  # the page is small; its assets carry the versions
-    return response
+    return i18n.localise(response)

@@ -61,6 +61,17 @@ def test_reads_a_drawn_digit(served, one_png):
     assert models["cnn"]["runtime"] == "litert"
 
 
+def test_serves_the_page_in_portuguese(served):
+    """The compiled catalog is in the image and read there (the .po sources are not: .dockerignore)."""
+    request = urllib.request.Request(f"{served.url}/", headers={"Accept-Language": "pt-BR,pt;q=0.9"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        page = response.read().decode()
+        assert response.headers["Content-Language"] == "pt-BR"
+    assert '<html lang="pt-BR">' in page and "Desenhe um dígito ou um número" in page
+    listing = in_container(served, "find", "/app/service/translations", "-type", "f").stdout.split()
+    assert listing == ["/app/service/translations/pt_BR/LC_MESSAGES/messages.mo"], listing
+
+
 def test_serves_as_its_unprivileged_user_on_a_read_only_root(served):
     status = in_container(served, "cat", "/proc/1/status").stdout  # PID 1: gunicorn, the server itself
     uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))

@@ -122,8 +122,8 @@ def test_soak_smoke(wrk):
 
 
 def test_serve_bench_smoke(wrk):
-    """bench/serve_bench.py in quick mode: both servers start, every measurement runs (the 5-digit canvas on this
-    service only), no errors."""
+    """bench/serve_bench.py in quick mode: both servers start, every measurement runs (the 5-digit canvas and the
+    look inside on this service only), no errors."""
     from bench.serve_bench import run
 
     result = run(quick=True)
@@ -134,6 +134,9 @@ def test_serve_bench_smoke(wrk):
     assert set(result["service"]["batch_images_per_s"]) == {"1", "32", "256"}
     assert result["service"]["latency_number_json"]["p50_ms"] > 0 and "latency_number_json" not in result["baseline"]
     assert result["ratios"]["p50_5_digits_over_1_digit_x"] > 0
+    # looking inside the cnn (issue 17): today's service only, in the same run as the plain canvas
+    assert result["service"]["latency_canvas_inside"]["p50_ms"] > result["service"]["latency_canvas_json"]["p50_ms"]
+    assert "latency_canvas_inside" not in result["baseline"] and result["ratios"]["p50_inside_over_plain_x"] > 1
 
 
 def test_request_parts_smoke(wrk):

@@ -1,12 +1,14 @@
 /* Digits: the corrections review page. The token the reviewer types is kept in sessionStorage (this tab
  * only) and sent as `Authorization: Bearer` with every request; images are fetched the same way and shown
- * as blob URLs, since an <img src> cannot carry the header. No inline code: the CSP allows only this file. */
+ * as blob URLs, since an <img src> cannot carry the header. No inline code: the CSP allows only this file.
+ * Its messages, in the page's language, come from i18n.js (loaded first): t(key, params). */
 "use strict";
 
 (() => {
   const PAGE = 50;
   const TOKEN_KEY = "digits.admin-token";
   const $ = (id) => document.getElementById(id);
+  const { t, errorText } = window.i18n;
   const form = $("login");
   const tokenInput = $("token");
   const filter = $("status-filter");
@@ -28,7 +30,7 @@
     const response = await fetch(url, { cache: "no-store", ...options, headers: { ...headers(), ...options.headers } });
     if (!response.ok) {
       const data = await response.json().catch(() => null);
-      throw new Error(data && data.error ? data.error.message : `HTTP ${response.status}`);
+      throw new Error(errorText(data, response.status));
     }
     return response;
   }
@@ -40,7 +42,7 @@
     try {
       img.src = URL.createObjectURL(await (await request(url)).blob());
     } catch {
-      img.alt = `${alt} (not available)`;
+      img.alt = t("unavailable", { alt });
     }
     return img;
   }
@@ -61,10 +63,11 @@
       });
       const updated = await response.json();
       item.dataset.status = updated.status;
-      item.querySelector(".review-state").textContent = updated.status;
-      setStatus(`Correction ${correction.id} ${updated.status}.`);
+      const state = t(`status.${updated.status}`);
+      item.querySelector(".review-state").textContent = state;
+      setStatus(t("reviewed", { id: correction.id, status: state }));
     } catch (error) {
-      setStatus(`Could not review correction ${correction.id}: ${error.message}`, true);
+      setStatus(t("notReviewed", { id: correction.id, reason: error.message }), true);
     }
   }
 
@@ -84,16 +87,17 @@
     item.dataset.id = String(correction.id);
     item.dataset.status = correction.status;
     const base = `${LIST_URL}/${correction.id}`;
-    const label = correction.label === "not_a_digit" ? "not a digit" : correction.label;
-    const said = correction.predicted === null ? "no digit" : `${correction.predicted}`;
+    const label = correction.label === "not_a_digit" ? t("notADigit") : correction.label;
+    const said = correction.predicted === null ? t("noDigit") : `${correction.predicted}`;
+    const { name, version } = correction.model;
     item.append(
-      await thumbnail(`${base}/image`, `Correction ${correction.id} as drawn`, "review-image"),
-      correction.predicted === null ? text("review-none", "") : await thumbnail(`${base}/input`, "What the model saw", "review-input"),
-      text("review-label", `It was: ${label}`),
-      text("review-said", `model said ${said} (${correction.model.name} v${correction.model.version})`),
-      text("review-state", correction.status),
-      button("Accept", () => review(item, correction, "accepted")),
-      button("Reject", () => review(item, correction, "rejected")),
+      await thumbnail(`${base}/image`, t("asDrawn", { id: correction.id }), "review-image"),
+      correction.predicted === null ? text("review-none", "") : await thumbnail(`${base}/input`, t("modelSaw"), "review-input"),
+      text("review-label", t("itWas", { label })),
+      text("review-said", t("modelSaid", { said, name, version })),
+      text("review-state", t(`status.${correction.status}`)),
+      button(t("accept"), () => review(item, correction, "accepted")),
+      button(t("reject"), () => review(item, correction, "rejected")),
     );
     return item;
   }
@@ -112,9 +116,9 @@
       for (const correction of data.corrections) list.append(await entry(correction));
       offset += data.corrections.length;
       more.hidden = offset >= data.count;
-      setStatus(`${data.count} ${filter.value || "in all"}; ${offset} shown.`);
+      setStatus(t(`count.${filter.value || "all"}`, { count: data.count, shown: offset }));
     } catch (error) {
-      setStatus(`Could not load corrections: ${error.message}`, true);
+      setStatus(t("notLoaded", { reason: error.message }), true);
     }
   }
 

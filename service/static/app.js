@@ -14,7 +14,18 @@
  *
  * Live prediction: at most one request in flight, at most one every THROTTLE_MS while
  * drawing, one at each stroke's end; only the newest request's response is ever shown.
- * No inline code anywhere: the page's CSP allows only this file.
+ * No inline code anywhere: the page's CSP allows only its own script files.
+ *
+ * Every message shown comes from the page, in its language: t(key, params) of i18n.js (loaded first) looks it
+ * up in the messages the server translated (service/messages.py) and fills in its {name}s.
+ *
+ * The "Look inside" and "Compare models" panels live in inside.js and compare.js (helpers: panels.js); the
+ * interface between them and this file:
+ *   - app.js dispatches on document `digits:result` (detail: { answer, digits, selected, model, request,
+ *     kind, refused }: the answer shown and the request it answered, to send again), `digits:select`
+ *     (detail: { selected }) when another digit of the number is chosen, and `digits:clear`;
+ *   - inside.js sets <body data-include="activations,saliency"> while its panel wants them: every
+ *     /predict request then asks for them too, beside `input`.
  */
 "use strict";
 
@@ -25,10 +36,11 @@
   const PAPER = "#ffffff";
   const MIN_STEP = 0.002; // ignore pointer moves shorter than this (in canvas heights)
   const TAG_ROOM = 30; // CSS px above a box for its tag; less room and the tag goes inside the box
-  const HINT = "Draw a digit or a number, or upload a picture of one.";
   const BRUSH_KEY = "digits.brush";
 
   const $ = (id) => document.getElementById(id);
+  const { t, errorText } = window.i18n;
+  const HINT = t("hint");
   const canvas = $("pad");
   const ctx = canvas.getContext("2d");
   const wrap = canvas.parentElement;
@@ -61,7 +73,8 @@
   const MODELS_URL = document.body.dataset.modelsUrl || "/v1/models";
   const unsureBelow = new Map(); // model name -> the confidence below which the page says "not sure"
   const CORRECTIONS_URL = document.body.dataset.correctionsUrl || "/v1/corrections";
-  const percent = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1 });
+  // numbers as the page's language writes them
+  const percent = new Intl.NumberFormat(window.i18n.locale, { style: "percent", maximumFractionDigits: 1 });
 
   // ---- live prediction scheduling ----
 
@@ -361,13 +374,15 @@
 
   function predictUrl() {
     const url = new URL(PREDICT_URL, document.baseURI);
-    url.searchParams.set("include", "input");
+    const extra = document.body.dataset.include; // what inside.js's panels want (see the top of this file)
+    url.searchParams.set("include", extra ? `input,${extra}` : "input");
     const model = modelSelect.value;
     if (model && model !== defaultModel) url.searchParams.set("model", model);
     return url.pathname + url.search;
   }
 
-  async function post({ body, headers, size = null }, signal) {
+  async function post(request, signal) {
+    const { body, headers, size = null } = request;
     const response = await fetch(predictUrl(), {
       method: "POST",
       headers: { Accept: "application/json", ...headers },
@@ -377,7 +392,7 @@
       credentials: "same-origin",
     });
     const data = await response.json().catch(() => null);
-    return { response, data, size };
+    return { response, data, size, request };
   }
 
   // ---- showing results ----
@@ -403,7 +418,7 @@
     prediction.style.setProperty("--n", "1");
     delete prediction.dataset.count;
     confidence.textContent = "";
-    probsTitle.textContent = "Probabilities";
+    probsTitle.textContent = t("probabilities");
     setBars(null, -1);
     modelInput.hidden = true;
     modelInput.removeAttribute("src");
@@ -414,6 +429,7 @@
     correctBar.hidden = true;
     renderBoxes();
     setStatus(hint, isError);
+    document.dispatchEvent(new CustomEvent("digits:clear"));
   }
 
   /* The answer's digits, left to right; today's one-digit answer (no `digits`) is one digit boxed by the
@@ -500,12 +516,11 @@
     const d = shown.digits[i];
     renderNumber();
     for (const box of overlay.children) box.classList.toggle("is-selected", Number(box.dataset.index) === i);
+    const pct = percent.format(d.confidence);
     const conf =
-      d.digit === null
-        ? `not a digit (best guess ${bestGuess(d)}, ${percent.format(d.confidence)})`
-        : `${percent.format(d.confidence)} confident`;
-    confidence.textContent = n > 1 ? `Digit ${i + 1} of ${n}: ${conf}` : conf;
-    probsTitle.textContent = n > 1 ? `Probabilities of digit ${i + 1}` : "Probabilities";
+      d.digit === null ? t("notADigitGuess", { digit: bestGuess(d), percent: pct }) : t("confident", { percent: pct });
+    confidence.textContent = n > 1 ? t("digitOf", { index: i + 1, count: n, confidence: conf }) : conf;
+    probsTitle.textContent = n > 1 ? t("probabilitiesOf", { index: i + 1 }) : t("probabilities");
     // a position the model refuses keeps its guesses on screen, greyed
     probsPanel.classList.toggle("is-refused", d.digit === null);
     setBars(d.probabilities, d.digit === null ? -1 : d.digit);
@@ -522,10 +537,11 @@
     if (!shown || !(index >= 0 && index < shown.digits.length)) return;
     shown.selected = index;
     showSelected();
+    document.dispatchEvent(new CustomEvent("digits:select", { detail: { selected: index } }));
     if (focus) prediction.children[index].focus();
   }
 
-  function showResult(data, kind, size, refused = false) {
+  function showResult(data, kind, size, request, refused = false) {
     const digits = readDigits(data);
     // a live update of the same drawing keeps the digit chosen; anything else starts at the first
     const keep = shown && kind === "drawing" && shown.source === "drawing" && shown.selected < digits.length;
@@ -537,59 +553,54 @@
     showSelected();
     renderBoxes();
     readoutNumber.textContent = number;
-    readoutNote.textContent = digits.length > 1 ? `${digits.length} digits` : percent.format(digits[0].confidence);
+    const count = digits.length;
+    readoutNote.textContent = count > 1 ? t("digitCount", { count }) : percent.format(digits[0].confidence);
     readout.classList.add("is-shown");
-    modelName.textContent = data.model ? `Model: ${data.model.name} v${data.model.version}` : "";
+    modelName.textContent = data.model ? t("modelName", data.model) : "";
     const notes = [];
     const file = live.state.file;
-    if (kind === "upload" && file) notes.push(`Prediction for “${file.name}”.`);
-    if (digits.length > 1) notes.push(`${digits.length} digits: choose one to see its probabilities.`);
+    if (kind === "upload" && file) notes.push(t("predictionFor", { file: file.name }));
+    if (count > 1) notes.push(t("chooseDigit", { count }));
     const odd = digits.findIndex((d) => d.digit === null);
-    if (refused) notes.push("That doesn't look like a digit. The model's guesses are greyed out.");
-    else if (odd >= 0) notes.push(`Digit ${odd + 1} doesn't look like a digit.`);
+    if (refused) notes.push(t("refused"));
+    else if (odd >= 0) notes.push(t("digitRefused", { index: odd + 1 }));
     // "not sure" below the threshold in the model's metadata (its calibrated confidence)
     const below = (data.model && unsureBelow.get(data.model.name)) || 0.5;
     const unsure = refused || odd >= 0 ? -1 : digits.findIndex((d) => d.confidence < below);
-    if (unsure >= 0) {
-      const which = digits.length > 1 ? ` of digit ${unsure + 1}` : "";
-      notes.push(`Not sure${which}: try writing ${which ? "it" : "the digit"} larger and clearer.`);
-    }
+    if (unsure >= 0) notes.push(count > 1 ? t("unsureOf", { index: unsure + 1 }) : t("unsure"));
     setStatus(notes.join(" "));
+    const detail = { answer: data, digits, selected, model: data.model || null, request, kind, refused };
+    document.dispatchEvent(new CustomEvent("digits:result", { detail }));
   }
 
-  function apply({ response, data, error, size }, kind) {
+  function apply({ response, data, error, size, request }, kind) {
     if (error) {
       if (error.name === "AbortError") return;
-      showEmpty("Could not reach the server. Check your connection and try again.", true);
+      showEmpty(t("offline"), true);
       return;
     }
     // an answer: digits (some may be null: not a digit), or one digit from a server that reads one
     if (response.ok && data && (Array.isArray(data.digits) || typeof data.digit === "number")) {
-      showResult(data, kind, size);
+      showResult(data, kind, size, request);
       return;
     }
     const code = data && data.error ? data.error.code : "";
     const details = data && data.error ? data.error.details : null;
     if (code === "not_a_digit" && details && Array.isArray(details.digits)) {
-      showResult({ digits: details.digits, model: null }, kind, size, true);
+      showResult({ digits: details.digits, model: null }, kind, size, request, true);
       return;
     }
-    const message = data && data.error && data.error.message ? data.error.message : `HTTP ${response.status}`;
     if (code === "no_digit") {
       // not an error: nothing recognisable yet
-      showEmpty(
-        kind === "upload"
-          ? "No digit found in that image. Try a clearer picture of a digit or a number."
-          : "No digit yet: draw a digit or a number, large and clear.",
-      );
+      showEmpty(t(kind === "upload" ? "noDigitUpload" : "noDigitYet"));
       return;
     }
+    const message = errorText(data, response.status);
     if (code === "too_many_digits") {
-      showEmpty(`Too many digits: ${message}`, true);
+      showEmpty(t("tooManyDigits", { message }), true);
       return;
     }
-    const what = kind === "upload" ? "That image could not be read" : "Prediction failed";
-    showEmpty(`${what}: ${message}`, true);
+    showEmpty(t(kind === "upload" ? "uploadFailed" : "predictionFailed", { message }), true);
   }
 
   // ---- corrections: "Wrong? It was: 0 ... 9 / not a digit" ----
@@ -603,8 +614,8 @@
   function correctionText(index) {
     const label = shown.sent[index];
     if (label === undefined) return "";
-    const what = label === "not_a_digit" ? "not a digit" : `“${label}”`;
-    return `Thank you! Saved as ${what}; it is reviewed before the model learns from it.`;
+    const what = label === "not_a_digit" ? t("notADigit") : t("quoted", { label });
+    return t("thanks", { label: what });
   }
 
   function renderCorrection() {
@@ -612,7 +623,7 @@
     correctBar.hidden = !size; // an upload the browser could not draw: nothing to crop the digit from
     if (!size) return;
     const n = shown.digits.length;
-    correctPrompt.textContent = n > 1 ? `Wrong? Digit ${shown.selected + 1} was:` : "Wrong? It was:";
+    correctPrompt.textContent = n > 1 ? t("wrongDigit", { index: shown.selected + 1 }) : t("wrong");
     const done = shown.sent[shown.selected] !== undefined;
     for (const button of correctButtons) button.disabled = done;
     correctStatus.textContent = correctionText(shown.selected);
@@ -649,7 +660,7 @@
     const body = { image: digitImage(d), label: label === "not_a_digit" ? label : Number(label), predicted: d.digit };
     if (shown.model && shown.model.name) body.model = shown.model.name;
     for (const button of correctButtons) button.disabled = true;
-    correctStatus.textContent = "Sending…";
+    correctStatus.textContent = t("sending");
     let failure = "";
     try {
       const response = await fetch(CORRECTIONS_URL, {
@@ -661,14 +672,14 @@
       });
       const data = await response.json().catch(() => null);
       if (response.ok) target.sent[index] = String(label);
-      else failure = data && data.error ? data.error.message : `HTTP ${response.status}`;
+      else failure = errorText(data, response.status);
     } catch {
-      failure = "could not reach the server";
+      failure = t("unreachable");
     }
     if (shown !== target || shown.selected !== index) return; // the page moved on: nothing to tell here
     renderCorrection();
     if (failure) {
-      correctStatus.textContent = `Not saved: ${failure}. Please try again.`;
+      correctStatus.textContent = t("notSaved", { reason: failure });
       correctStatus.classList.add("is-error");
     }
   }
@@ -724,7 +735,7 @@
     startOver();
     showEmpty("");
     if (file.type && !file.type.startsWith("image/")) {
-      setStatus(`“${file.name}” is not an image. Choose a PNG, JPEG or other picture.`, true);
+      setStatus(t("notAnImage", { file: file.name }), true);
       return;
     }
     const form = new FormData();

@@ -131,3 +131,39 @@ def test_the_review_page_refuses_a_wrong_token(page: Page, server):
     page.get_by_role("button", name="Load").click()
     expect(page.get_by_test_id("review-status")).to_contain_text("Could not load corrections")
     expect(page.get_by_test_id("correction")).to_have_count(0)
+
+
+def test_corrections_in_portuguese(new_page, server):
+    """A correction sent from the page in Portuguese, then reviewed on the admin page in Portuguese."""
+    page = new_page(locale="pt-BR").page
+    open_page(page, server)
+    draw(page, ONE)
+    expect_digit(page, 1)
+    expect(page.locator("#correct-prompt")).to_have_text("Errado? Era:")
+    page.get_by_test_id("correct-3").click()
+    expect(page.get_by_test_id("correct-status")).to_have_text(
+        "Obrigado! Salvo como “3”; passa por revisão antes que o modelo aprenda com ele."
+    )
+
+    page.goto(server + "/admin")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("html")).to_have_attribute("lang", "pt-BR")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Correções")
+    expect(page.get_by_test_id("status-filter").locator("option")).to_have_text(
+        ["pendentes", "aceitas", "rejeitadas", "todas"]
+    )
+    page.get_by_test_id("token").fill("not-the-token")
+    page.get_by_role("button", name="Carregar").click()
+    status = page.get_by_test_id("review-status")
+    expect(status).to_have_text("Não foi possível carregar as correções: o token de administração está errado")
+
+    page.get_by_test_id("token").fill(TOKEN)
+    page.get_by_role("button", name="Carregar").click()
+    newest = page.get_by_test_id("correction").first
+    expect(newest).to_contain_text("Era: 3")
+    expect(newest.locator(".review-state")).to_have_text("pendente")
+    expect(status).to_have_text(re.compile(r"^Pendentes: \d+; exibidas: \d+\.$"))
+    newest.get_by_role("button", name="Aceitar").click()
+    expect(newest).to_have_attribute("data-status", "accepted")
+    expect(newest.locator(".review-state")).to_have_text("aceita")
+    expect(status).to_have_text(f"Correção {newest.get_attribute('data-id')}: aceita.")
