@@ -143,8 +143,8 @@ def occluded(x: np.ndarray, corners: np.ndarray, patch: int = PATCH) -> np.ndarr
 
 
 def saliency_map(drops: np.ndarray, corners: np.ndarray, count: np.ndarray, patch: int = PATCH) -> np.ndarray:
-    """Each window's probability drop [K] spread over its pixels, averaged over all windows (count [28, 28]) that
-    contain each pixel; windows not run (no ink) dropped nothing. -> float [28, 28]."""
+    """Each window's drop [K] spread over its pixels, averaged over all the windows (count [28, 28]) that contain
+    each pixel; windows not run (no ink) dropped nothing. -> float [28, 28]."""
     total = np.zeros(count.shape, np.float64)
     for drop, (r, c) in zip(drops, corners, strict=True):
         total[r : r + patch, c : c + patch] += drop
@@ -168,7 +168,8 @@ def saliency(
     patch: int = PATCH,
     stride: int = STRIDE,
 ) -> list[dict]:
-    """Occlusion maps of several digits (model inputs [28, 28] and their answers [10]), all in one model call."""
+    """Occlusion maps of several digits (model inputs [28, 28] and their answers [10]): their windows that touch ink,
+    all blanked and read together."""
     corners = windows(SIDE, patch, stride)
     count = coverage(corners, SIDE, patch)
     kept = [corners[inked(x, corners, patch)] for x in inputs]

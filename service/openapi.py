@@ -89,7 +89,7 @@ def _inside_schemas() -> dict[str, Any]:
             "required": ["method", "measure", "patch", "stride", "digit", "values"],
             "description": "with ?include=saliency: which pixels of the 28x28 model input (the `input` image) drove "
             "the answer, by occlusion (LiteRT has no gradients): each patch x patch window, every `stride` "
-            "pixels, is blanked to the background (0), and the model reads all of them in one call",
+            "pixels, is blanked to the background (0); only the windows that touch ink are read, all together",
             "properties": {
                 "method": {"type": "string", "enum": ["occlusion"]},
                 "measure": {

@@ -141,6 +141,13 @@ def test_activations_of_one_digit_stay_under_the_size_bound(client, fixture_data
         assert len(json.dumps(body["activations"]).encode()) < inside.MAX_ACTIVATIONS_JSON
 
 
+def test_the_size_bound_holds_even_for_noise(predictors):
+    """Noise is the least compressible input the atlases can get: still under the bound."""
+    x = np.random.default_rng(0).uniform(0, 255, (28, 28)).astype(np.float32)
+    layers = inside.Inside(MODELS / "cnn" / "1").activations(x, predictors["cnn"].predict(x[None])[0])
+    assert 20_000 < len(json.dumps(layers).encode()) < inside.MAX_ACTIVATIONS_JSON
+
+
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_saliency_is_28x28_zero_away_from_ink_and_largest_on_it(client, fixture_data, name):
     body = client.post(BOTH + name, data=encode(mnist_as_image(fixture_data.x_test[1])), content_type="image/png").json
