@@ -17,7 +17,9 @@ from pathlib import Path
 
 from flask import Flask, Request, Response, g, has_request_context, request
 
-LOCALES = ("en", "pt-BR")  # BCP 47 tags, as in <html lang>
+# BCP 47 tags, as in <html lang>, each with its name in itself (the language switch's links)
+LANGUAGES = {"en": "English", "pt-BR": "Português"}
+LOCALES = tuple(LANGUAGES)
 DEFAULT = "en"
 COOKIE = "lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -106,4 +108,4 @@ def install(app: Flask) -> None:
         translations(locale)  # every catalog read now: a missing one stops the start, not a page view
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(gettext, ngettext, newstyle=True, pgettext=pgettext)
-    app.context_processor(lambda: {"locale": get_locale(), "locales": LOCALES})
+    app.context_processor(lambda: {"locale": get_locale(), "languages": LANGUAGES})
