@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 # wrk's Lua hooks: POST a fixed body, and print a JSON summary at the end.
@@ -90,3 +92,29 @@ def rss_mb(pid: int) -> float:
         except OSError:
             pass
     return round(total / 1024, 1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by a process and all its children (Linux /proc, user + system)."""
+    total = 0
+    for p in tree_pids(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, busy: float = 0.05, every: float = 0.2, longest: float = 15.0) -> float:
+    """Wait until a server has stopped working (its processes use under `busy` of a core), at most `longest` s.
+
+    A slow server still answers the requests queued when the load stopped (the tutorial baseline at 64 connections:
+    over a second of CPU); the next server measured would otherwise share the machine with it. -> seconds waited."""
+    started = time.monotonic()
+    before = cpu_seconds(pid)
+    while time.monotonic() - started < longest:
+        time.sleep(every)
+        now = cpu_seconds(pid)
+        if now - before < busy * every:
+            break
+        before = now
+    return time.monotonic() - started

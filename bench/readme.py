@@ -36,7 +36,7 @@ class Source:
 SERVER = ("service", "models", "bench/server.py", "bench/load.py", "bench/payloads.py")
 SOURCES = {
     "serve_bench": Source(
-        "python -m bench.serve_bench --compare --baseline 841e501",
+        "python -m bench.serve_bench --compare --baseline 96d88f4",
         (*SERVER, "bench/serve_bench.py", "bench/baseline_app.py", "bench/runtime_batches.py"),
     ),
     "request_parts": Source("python -m bench.request_parts", (*SERVER, "bench/request_parts.py", "bench/timing.py")),

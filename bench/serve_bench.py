@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bench.load import rss_mb, wrk
+from bench.load import rss_mb, wait_idle, wrk
 from bench.payloads import batch_json, canvas_json, number_json, small_png
 from bench.results import ROOT, emit, git
 from bench.server import WORKER_DESIGNS, running_server
@@ -128,6 +128,7 @@ def measure_side_by_side(servers: dict[str, tuple[str, object, bool]], quick: bo
             if not measured(name, ours, who):
                 continue
             value = take(url)
+            wait_idle(servers[name][1].pid)  # the next server measured gets the machine to itself
             if where[0] == "throughput_rps":
                 value, errors = value
                 out[name]["errors"] += errors
