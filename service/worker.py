@@ -36,6 +36,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 import gevent
+from gevent.pool import Pool
+from gevent.server import StreamServer
+from gunicorn.sock import ssl_context
 from gunicorn.workers.ggevent import GeventWorker
 
 from service.errors import RequestTimeout, error_body
@@ -165,6 +168,47 @@ class DeadlineReader:
             self.req.must_close = False
 
 
+class HandOverServer(StreamServer):
+    """gevent's StreamServer that, when closed, first serves the connections the kernel has already queued for it.
+
+    With SO_REUSEPORT each worker has a listening socket of its own, and the kernel hands every new connection to
+    one of them. Closing a socket resets the connections still waiting in its queue: every graceful exit of a
+    worker (a recycle, a reload, a shutdown) would reset the clients that the kernel had already connected to it.
+    Accepting until the queue is empty right before the close leaves only what arrives in the microseconds between
+    the two (tests/test_abuse.py: clients predicting while workers recycle).
+    """
+
+    def close(self) -> None:
+        if not self.closed:
+            self.stop_accepting()
+            self._accept_queued()
+        super().close()
+
+    def _accept_queued(self) -> None:
+        while not self.full():
+            args = self.do_read()  # None once nothing is queued: the listening socket does not block
+            if not args:
+                return
+            self.do_handle(*args)
+
+
+class Listener:
+    """A listening socket as the connections it accepted see it: its address outlives the socket.
+
+    gunicorn's handler asks the listener for its address when it starts reading a connection. A connection
+    accepted just before the listener closes (a worker's graceful exit) would find it closed, fail with EBADF
+    and be reset unanswered (six clients predicting while workers recycled: 13 resets in 6 recycles, none since)."""
+
+    def __init__(self, sock):
+        self.sock, self.name = sock, sock.getsockname()
+
+    def getsockname(self):
+        return self.name
+
+    def __getattr__(self, name: str):
+        return getattr(self.sock, name)
+
+
 class GuardedGeventWorker(GeventWorker):
     """gunicorn's gevent worker with the bounds above."""
 
@@ -178,13 +222,50 @@ class GuardedGeventWorker(GeventWorker):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a connection is a descriptor
         self.worker_connections = max(1, min(self.worker_connections, hard - FD_RESERVE))
-        if self.cfg.reuse_port:
-            # gunicorn's gevent worker accepts one connection per loop turn when there are several workers, so
-            # that they share one listening socket evenly. With reuse_port each has its own socket, and accepting
-            # one at a time only makes a burst of new connections wait behind busy ones (wrk, 64 connections:
-            # p99 446 ms over 5 s, mostly while connecting). The worker reads cfg.workers for nothing else.
-            self.cfg.set("workers", 1)
-        super().init_process()  # runs the worker's loop: must come last
+        super().init_process()  # runs the worker's loop, run(): must come last
+
+    def run(self) -> None:
+        """Serve until told to stop; then serve what was already queued, finish open requests, and return.
+
+        gunicorn's own loop, except for the listening sockets' hand-over (HandOverServer) and the number of
+        connections accepted per loop turn (accept_at_once())."""
+        pool = Pool(self.worker_connections)
+        for s in self.sockets:
+            s.setblocking(1)  # as gunicorn does: the server's accept never waits (gevent keeps the fd non-blocking)
+        ssl_args = {"ssl_context": ssl_context(self.cfg)} if self.cfg.is_ssl else {}
+        servers = [
+            HandOverServer(s, handle=functools.partial(self.handle, Listener(s)), spawn=pool, **ssl_args)
+            for s in self.sockets
+        ]
+        for server in servers:
+            server.max_accept = self.accept_at_once()
+            server.start()
+        while self.alive:
+            self.notify()
+            gevent.sleep(1.0)
+        for server in servers:
+            server.close()
+        self._finish(pool)
+
+    def accept_at_once(self) -> int:
+        """How many queued connections one loop turn accepts.
+
+        gunicorn's gevent worker accepts one per turn when several workers share one listening socket, so that
+        they share it evenly. With reuse_port each has its own socket, and accepting one at a time only makes a
+        burst of new connections wait behind busy ones (wrk, 64 connections: p99 446 ms over 5 s, mostly while
+        connecting)."""
+        shared = self.cfg.workers > 1 and not self.cfg.reuse_port
+        return 1 if shared else StreamServer.max_accept
+
+    def _finish(self, pool: Pool) -> None:
+        """Let open requests finish within graceful_timeout (heartbeats go on meanwhile), then end the rest."""
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        while pool.free_count() != pool.size and time.monotonic() < deadline:
+            self.notify()
+            pool.join(timeout=1.0)
+        if pool.free_count() != pool.size:
+            self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
+            pool.kill(timeout=1)
 
     def notify(self) -> None:
         """The worker's heartbeat (about once a second): also hand memory back after a burst of connections."""

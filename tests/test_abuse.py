@@ -11,6 +11,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -207,23 +208,37 @@ def burst(address, connections: int) -> None:
 
 
 def test_a_worker_left_larger_by_bursts_is_replaced_while_the_other_answers(model_env, tmp_path):
-    """RECYCLE_AFTER_MB tiny: whatever a burst leaves behind recycles the worker; one at a time, no request lost."""
+    """RECYCLE_AFTER_MB tiny: whatever a burst leaves behind recycles the worker; one at a time, no request lost.
+
+    Four clients predict at once, so that connections are being accepted whenever a worker stops listening."""
     env = {**model_env, **LIMITS, "WEB_CONCURRENCY": "2", "RECYCLE_AFTER_MB": "0.001", "KEEPALIVE": "5"}
     log = tmp_path / "server.log"
     with running_server(env, log_path=log) as (url, process):
         host, port = url.removeprefix("http://").split(":")
         burst((host, int(port)), 200)
-        answered = []
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and len(logged(log, "Booting worker")) < 4:
-            answered.append(predict(url))  # fails the test on any error while workers are replaced
-            time.sleep(0.05)
+        with ThreadPoolExecutor(4) as pool:
+            clients = [pool.submit(predict_until, url, lambda: recycled(log, deadline)) for _ in range(4)]
+            answered = [status for client in clients for status in client.result()]
         answered += [predict(url) for _ in range(10)]
     times = logged(log, "recycling worker")
     assert len(times) == 2, log.read_text()[-3000:]
     assert times[1] - times[0] >= 2.5  # RECYCLE_SPACING: never both at once
     assert len(logged(log, "Booting worker")) == 4  # two at start, two replacements
-    assert answered and set(answered) == {200}
+    assert len(answered) > 10 and set(answered) == {200}
+
+
+def predict_until(url: str, done) -> list[int]:
+    """Statuses of predictions sent one after another until done(); any error fails the test."""
+    statuses = []
+    while not done():
+        statuses.append(predict(url))
+    return statuses
+
+
+def recycled(log, deadline: float) -> bool:
+    """Both workers replaced (two at start, two replacements booted), or out of time."""
+    return time.monotonic() > deadline or len(logged(log, "Booting worker")) >= 4
 
 
 def logged(log, message: str) -> list[float]:
