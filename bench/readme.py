@@ -460,10 +460,9 @@ def abuse(r: dict) -> list[str]:
         f"{a['slow_bodies']} send their bodies a byte a second, {a['idle']} sit idle, and bursts of {a['flood']} "
         f"connections arrive every {a['flood_every']:.0f} s, each attacker from its own loopback address; a connection "
         "the server closes is opened again at once. Meanwhile one polite client posts the page's canvas request every "
-        "quarter second, and again for a while before and after the attack (after: "
-        f"{r.get('after_s', 6):.0f} s, in which the gevent server "
-        "replaces each worker the attack left larger, one at a time). The attack is made twice on the same server: "
-        "the polite client's figures cover both, and memory is read at the end of each after-period.",
+        f"quarter second, and again for a while before and after the attack (after: {r['after_s']:.0f} s, in which "
+        "the gevent server replaces each worker the attack left larger, one at a time). The attack is made twice on "
+        "the same server: the polite client's figures cover both, and memory is read at the end of each after-period.",
         "",
         "| worker | polite client before: answered, p50 / p99 | during the attack | after | attack connections "
         "opened (closed by the server) | server memory: before / peak / after each attack |",
