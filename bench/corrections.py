@@ -6,8 +6,10 @@ Durability: 8 clients post 200 corrections to a 2-worker gunicorn server; once 5
 SIGKILLed. A client whose connection fails sends the same correction again under the same Idempotency-Key until it
 is acknowledged. Then the server is stopped, a new one started on the same database, and the list is compared with
 the acknowledgements: every acknowledged id listed, with its label, and nothing listed that was not acknowledged
-(none twice). Latency: one client on one keep-alive connection alternates a prediction and a correction of the same
-canvas drawing; the medians of each, side by side in the same run.
+(none twice). Latency: one client on one keep-alive connection takes in turn a prediction of a canvas drawing, a
+correction of it (as the page sends one: the worker kept that reading, service/recent.py), and a correction of the
+same drawing encoded otherwise, which the worker has not read (as an API client that never asked for a prediction);
+the medians of each, side by side in the same run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import base64
 import contextlib
 import http.client
+import io
 import json
 import os
 import signal
@@ -27,6 +30,8 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from PIL import Image
 
 from bench.faults import worker_pids
 from bench.payloads import canvas_png
@@ -169,12 +174,21 @@ def baseline_checkout(ref: str) -> Iterator[Path]:
         yield Path(folder)
 
 
+def reencoded(png: bytes) -> bytes:
+    """The same pixels as other PNG bytes (another compression level): a drawing no worker has read."""
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(png)).save(buffer, format="PNG", compress_level=1)
+    assert buffer.getvalue() != png
+    return buffer.getvalue()
+
+
 def latency(database_url: str, baseline: str, requests: int = 200) -> dict:
-    """Medians (ms) of a prediction and a correction of the same drawing, and of the same prediction by the service
-    at git `baseline` (before corrections), taken in turn, each server on its own keep-alive connection."""
+    """Medians (ms) of a prediction, a correction of the same drawing and one of a drawing not read before, and of
+    the same prediction by the service at git `baseline` (before corrections), taken in turn, each server on its
+    own keep-alive connection."""
     png = canvas_png()
     predict = json.dumps({"image": "data:image/png;base64," + base64.b64encode(png).decode()}).encode()
-    correct = correction_body(png, 7)
+    correct, unread = correction_body(png, 7), correction_body(reencoded(png), 7)
     env = {**server_env(database_url), "WEB_CONCURRENCY": "1"}
     with (
         baseline_checkout(baseline) as old,
@@ -186,6 +200,7 @@ def latency(database_url: str, baseline: str, requests: int = 200) -> dict:
             (
                 _timed(new, "/predict", predict, 200),
                 _timed(new, "/v1/corrections", correct, 201),
+                _timed(new, "/v1/corrections", unread, 201),
                 _timed(before, "/predict", predict, 200),
             )
             for _ in range(20 + requests)
@@ -196,26 +211,34 @@ def latency(database_url: str, baseline: str, requests: int = 200) -> dict:
         "requests_each": requests,
         "predict_p50_ms": p50(0),
         "correction_p50_ms": p50(1),
-        "baseline": {"ref": baseline, "commit": git("rev-parse", baseline), "predict_p50_ms": p50(2)},
+        "correction_unread_p50_ms": p50(2),
+        "baseline": {"ref": baseline, "commit": git("rev-parse", baseline), "predict_p50_ms": p50(3)},
     }
 
 
 def parts(database_url: str, calls: int = 200) -> dict:
-    """In-process medians (ms): building a correction (decode, preprocess one digit, the model, the PNG) and
-    committing it, against reading the same drawing as /predict does."""
+    """In-process medians (ms): building a correction (decode, preprocess one digit, the model, the PNG; or, of the
+    drawing just read, the PNG of the reading kept) and committing it, against reading the same drawing as /predict
+    does."""
     from bench.timing import median_ms
     from service import create_app
     from service.corrections import correction_from
     from service.inputs import item_to_gray
     from service.reading import read
+    from service.recent import Recent
 
     app = create_app({"database_url": database_url})
     registry, store = app.extensions["digits"], app.extensions["digits_store"]
     payload = json.loads(correction_body(canvas_png(), 7))
+    submitted, recent = item_to_gray(payload, 25_000_000), Recent()
+    (reading,) = read([submitted], registry.default, 20)[0]
+    model = (registry.default.info.name, registry.default.info.version)
+    recent.remember(submitted.data, model, submitted.gray, reading)
     # Built before the commits are timed: a generator here would build each one inside the timed call.
     built = iter([correction_from(payload, registry, 25_000_000) for _ in range(calls + 1)])
     return {
         "build_p50_ms": median_ms(lambda: correction_from(payload, registry, 25_000_000), calls),
+        "build_read_p50_ms": median_ms(lambda: correction_from(payload, registry, 25_000_000, recent), calls),
         "commit_p50_ms": median_ms(lambda: store.add(next(built)), calls),
         "read_p50_ms": median_ms(lambda: read([item_to_gray(payload, 25_000_000)], registry.default, 20), calls),
     }

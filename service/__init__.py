@@ -37,6 +37,7 @@ def create_app(config: dict | None = None, predictor=None) -> Flask:
     """
     from service import api, corrections, i18n, observability, pages, ratelimit
     from service.predictor import ModelRegistry, Predictor
+    from service.recent import Recent
     from service.storage import Store
 
     settings = _settings(config)
@@ -56,6 +57,7 @@ def create_app(config: dict | None = None, predictor=None) -> Flask:
     predictor = registry.default
     app.extensions["digits"] = registry
     app.extensions["digits_settings"] = settings
+    app.extensions["digits_recent"] = Recent()  # the last readings, for corrections of them
     # the database is not needed to serve predictions: one that is down is retried when a correction comes
     app.extensions["digits_store"] = store = Store(settings.resolved_database_url())
     store.try_schema()

@@ -114,12 +114,21 @@ def read_images(req: Request) -> tuple[list[inputs.Submitted], bool]:
     return [inputs.decode(body, cfg.max_image_pixels)], False
 
 
+def remember(image: inputs.Submitted, readings: list[Reading], predictor: Predictor) -> None:
+    """Keep the reading of a single one-digit image, for its correction (service/recent.py)."""
+    if len(readings) == 1 and image.data is not None:
+        model = (predictor.info.name, predictor.info.version)
+        current_app.extensions["digits_recent"].remember(image.data, model, image.gray, readings[0])
+
+
 @bp.post("/predict")
 def predict():
     predictor = registry().get(request.args.get("model"))
     images, batch = read_images(request)
     include = parse_include(request.args.get("include"))  # before the work: a typo is a 400, not a slow 200
     pages = read(images, predictor, settings().max_digits, batch)
+    if not batch:
+        remember(images[0], pages[0], predictor)
     extra = look_inside(pages, predictor, include)
     results = [answer(r, predictor, "input" in include, batch, e) for r, e in zip(pages, extra, strict=True)]
     digits = [d["digit"] for result in results for d in result["digits"] if d["digit"] is not None]

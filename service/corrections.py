@@ -19,6 +19,7 @@ from service import i18n, inputs, messages
 from service.errors import BadRequest, NoDigit, NotFound, Unauthorized, Unavailable, UnsupportedMediaType
 from service.observability import record_correction
 from service.preprocessing import preprocess
+from service.recent import Recent, Seen
 from service.storage import LABELS, NOT_A_DIGIT, STATUSES, Correction, StorageUnavailable, Store
 
 bp = Blueprint("corrections", __name__)
@@ -62,9 +63,8 @@ def parse_model(value) -> str | None:
     return name
 
 
-def png(gray: np.ndarray) -> bytes:
-    """A grey [H, W] image in 0..1 as PNG bytes, shrunk to at most STORED_SIDE on its longest side."""
-    image = np.clip(gray * 255.0, 0, 255).round().astype(np.uint8)
+def png(image: np.ndarray) -> bytes:
+    """A grey uint8 [H, W] image as PNG bytes, shrunk to at most STORED_SIDE on its longest side."""
     scale = STORED_SIDE / max(image.shape)
     if scale < 1:
         size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
@@ -82,7 +82,21 @@ def model_input(gray: np.ndarray, label: str) -> np.ndarray | None:
         raise
 
 
-def correction_from(payload: dict, registry, max_pixels: int) -> Correction:
+def reading_of(payload: dict, predictor, label: str, max_pixels: int, recent: Recent) -> Seen:
+    """The drawing as the model read it: as /predict just did, when this worker kept that reading
+    (service/recent.py), else decoded and read now. Input and probabilities are None for a blank "not a digit"."""
+    data = None if "pixels" in payload else inputs.item_bytes(payload)
+    model = (predictor.info.name, predictor.info.version)
+    seen = recent.recall(data, model) if data is not None else None
+    if seen is not None:
+        return seen
+    gray = inputs.decode(data, max_pixels).gray if data is not None else inputs.item_to_gray(payload, max_pixels).gray
+    x = model_input(gray, label)
+    probabilities = None if x is None else predictor.predict(x[None].astype(np.float32))[0]
+    return Seen(cv2.convertScaleAbs(gray, alpha=255.0), x, probabilities)  # uint8, rounded and saturated in C
+
+
+def correction_from(payload: dict, registry, max_pixels: int, recent: Recent | None = None) -> Correction:
     """A parsed JSON body -> the Correction to store (not yet committed). Plain function: no HTTP."""
     if "image" not in payload and "pixels" not in payload:
         raise BadRequest("a correction needs 'image' (data URL or base64) or 'pixels' (28x28), and 'label'")
@@ -91,22 +105,18 @@ def correction_from(payload: dict, registry, max_pixels: int) -> Correction:
     label = parse_label(payload["label"])
     shown = parse_digit(payload.get("predicted"), "predicted")
     predictor = registry.get(parse_model(payload.get("model")))
-    submitted = inputs.item_to_gray(payload, max_pixels)
-    x = model_input(submitted.gray, label)
-    predicted = confidence = None
-    if x is not None:
-        probabilities = predictor.predict(x[None].astype(np.float32))[0]
-        predicted, confidence = int(probabilities.argmax()), float(probabilities.max())
+    seen = reading_of(payload, predictor, label, max_pixels, recent or Recent(budget=0))
+    p = seen.probabilities
     return Correction(
         created=dt.datetime.now(dt.timezone.utc),
         label=label,
         model_name=predictor.info.name,
         model_version=predictor.info.version,
-        predicted=predicted,
-        confidence=confidence,
+        predicted=None if p is None else int(p.argmax()),
+        confidence=None if p is None else float(p.max()),
         shown=shown,
-        image=png(submitted.gray),
-        input=None if x is None else np.clip(x, 0, 255).round().astype(np.uint8).tobytes(),
+        image=png(seen.gray),
+        input=None if seen.input is None else np.clip(seen.input, 0, 255).round().astype(np.uint8).tobytes(),
         status="pending",
     )
 
@@ -135,7 +145,8 @@ def create():
         raise BadRequest("empty request body: send a JSON object", code="empty_body")
     cfg = settings()
     payload = inputs.parse_json(body, cfg.max_json_depth)
-    correction = correction_from(payload, current_app.extensions["digits"], cfg.max_image_pixels)
+    extensions = current_app.extensions
+    correction = correction_from(payload, extensions["digits"], cfg.max_image_pixels, extensions["digits_recent"])
     correction.idempotency_key = idempotency_key(request)
     correction_id, created = stored(store().add, correction)
     if created:

@@ -32,10 +32,11 @@ class Submitted(NamedTuple):
 
     gray: np.ndarray
     size: tuple[int, int]
+    data: bytes | None = None  # the image's bytes as sent (None for a pixel array): service/recent.py keys on them
 
 
 def decode(data: bytes, max_pixels: int) -> Submitted:
-    return Submitted(*decode_sized(data, max_pixels))
+    return Submitted(*decode_sized(data, max_pixels), data)
 
 
 def json_depth(value, limit: int) -> int:
@@ -105,12 +106,17 @@ def pixels_to_gray(pixels) -> np.ndarray:
 
 def item_to_gray(item, max_pixels: int) -> Submitted:
     """One JSON item: a string (data URL/base64), or an object with 'image' or 'pixels'."""
-    if isinstance(item, str):
-        return decode(decode_base64_image(item), max_pixels)
     if isinstance(item, dict) and "pixels" in item:
         return Submitted(pixels_to_gray(item["pixels"]), (28, 28))
+    return decode(item_bytes(item), max_pixels)
+
+
+def item_bytes(item) -> bytes:
+    """The image bytes of a JSON item that is a string (data URL/base64) or an object with 'image'."""
+    if isinstance(item, str):
+        return decode_base64_image(item)
     if isinstance(item, dict) and "image" in item:
-        return decode(decode_base64_image(item["image"]), max_pixels)
+        return decode_base64_image(item["image"])
     raise BadRequest(
         "expected an object with 'image' (data URL or base64) or 'pixels' (28x28), or 'images' (a list of those)"
     )

@@ -18,7 +18,9 @@ from service.errors import NoDigit, TooManyDigits, batch_item
 from service.preprocessing import digit_input, image_ink
 from service.segmentation import Box, Candidates, Group
 
-Image = tuple[np.ndarray, tuple[int, int]]  # gray float32 [H, W] 0..1, and the (height, width) it was submitted at
+# gray float32 [H, W] 0..1, and the (height, width) it was submitted at; what follows (inputs.Submitted's bytes) is
+# not read here
+Image = tuple[np.ndarray, tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class _Page:
 def read(images: Sequence[Image], predictor, max_digits: int, batch: bool = False) -> list[list[Reading]]:
     """Each image's digits, left to right. NoDigit or TooManyDigits name the image's index in a batch."""
     pages = []
-    for index, (gray, size) in enumerate(images):
+    for index, (gray, size, *_) in enumerate(images):
         with batch_item(index if batch else None):
             pages.append(_layout(gray, size, max_digits))
     groups = [group for page in pages for group in page.groups]

@@ -186,7 +186,10 @@ class HandOverServer(StreamServer):
 
     def _accept_queued(self) -> None:
         while not self.full():
-            args = self.do_read()  # None once nothing is queued: the listening socket does not block
+            try:
+                args = self.do_read()  # None once nothing is queued: the listening socket does not block
+            except OSError:  # out of descriptors (EMFILE), or the socket is gone: leave the rest to the kernel
+                return
             if not args:
                 return
             self.do_handle(*args)

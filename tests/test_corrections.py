@@ -14,7 +14,7 @@ from service import create_app
 from service.corrections import STORED_SIDE
 from service.storage import Correction
 from tests.conftest import MODELS
-from tests.images import drawn_one, encode
+from tests.images import drawn_one, encode, number_image, pen_digit
 
 TOKEN = "correct-horse-battery-staple"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -57,6 +57,33 @@ def test_a_correction_is_stored_with_what_the_model_saw(client, app, fake_predic
     image = Image.open(io.BytesIO(row.image))
     # as decoded: the decoder may shrink a large image for speed, never below what the preprocessing reads
     assert image.format == "PNG" and image.mode == "L" and image.size[0] == image.size[1] and image.size[0] >= 100
+
+
+def test_a_correction_of_the_drawing_just_read_reuses_that_reading(client, app, fake_predictor, make_app):
+    """The page's flow: /predict, then a correction of the same drawing. The model is not run again, and what is
+    stored is the reading the user saw, with the image a correction read afresh stores."""
+    answered = client.post("/predict?include=input", json={"image": data_url(PNG)}).json
+    calls = len(fake_predictor.calls)
+    response = client.post("/v1/corrections", json={"image": data_url(PNG), "label": 3})
+    assert response.status_code == 201, response.json
+    assert len(fake_predictor.calls) == calls
+    row = stored(app, response.json["id"])
+    assert (row.predicted, row.confidence) == (answered["digit"], pytest.approx(answered["confidence"]))
+    seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(answered["input"].split(",", 1)[1]))))
+    assert np.frombuffer(row.input, np.uint8).reshape(28, 28).tolist() == seen.tolist()
+    afresh = make_app()  # another worker: nothing kept
+    again = afresh.test_client().post("/v1/corrections", json={"image": data_url(PNG), "label": 3})
+    assert len(fake_predictor.calls) == calls + 1
+    assert stored(afresh, again.json["id"]).image == row.image
+
+
+def test_a_number_is_read_again_for_its_correction(client, fake_predictor):
+    """Only one-digit readings are kept: a correction labels one digit, whose input is the whole image's."""
+    number = data_url(encode(number_image([pen_digit(d, 200, 120, 14) for d in "147"], [60, 60])[0]))
+    assert client.post("/predict", json={"image": number}).json["number"] is not None
+    calls = len(fake_predictor.calls)
+    assert client.post("/v1/corrections", json={"image": number, "label": 4}).status_code == 201
+    assert len(fake_predictor.calls) == calls + 1
 
 
 def test_nothing_about_the_person_is_stored(client, app):

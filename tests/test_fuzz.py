@@ -78,5 +78,5 @@ def test_any_json_payload(payload):
     except ApiError as e:
         assert e.status in (400, 413, 415)
         return
-    for gray, size in grays:
+    for gray, size, _ in grays:
         assert gray.ndim == 2 and np.isfinite(gray).all() and len(size) == 2
