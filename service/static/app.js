@@ -369,6 +369,7 @@
       body: JSON.stringify({ image }),
       headers: { "Content-Type": "application/json" },
       size: { width: canvas.width, height: canvas.height }, // the answer's boxes are in these pixels
+      image, // kept with the answer: a correction of a one-digit answer sends the very drawing that was read
     };
   }
 
@@ -548,6 +549,7 @@
     // sent: index -> the label sent for that digit of this answer; key: this answer's Idempotency-Key prefix
     const selected = keep ? shown.selected : 0;
     shown = { digits, source: kind, size, selected, model: data.model, sent: {}, key: randomKey() };
+    if (kind === "drawing" && request && request.image) shown.image = request.image;
     const number = digits.map(label).join("");
     readout.classList.toggle("is-refused", refused);
     showSelected();
@@ -630,8 +632,11 @@
     correctStatus.classList.remove("is-error");
   }
 
-  /* The selected digit's part of the canvas (its box and a margin), as a PNG data URL. */
+  /* What a correction of digit d sends, as a PNG data URL: the drawing that was read, when it was read as one
+   * digit (the server kept that reading, so the correction costs its commit: service/recent.py); else d's part of
+   * the canvas (its box and a margin). */
   function digitImage(d) {
+    if (shown.image && shown.digits.length === 1) return shown.image;
     if (frame) redraw();
     const size = imageSize();
     const f = shown.source === "upload" ? pictureFrame() : { left: 0, top: 0, width: 1, height: 1 };

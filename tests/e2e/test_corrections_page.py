@@ -6,6 +6,7 @@ database through the admin API, over HTTP.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -65,6 +66,13 @@ def test_a_wrong_answer_is_corrected_from_the_page(page: Page, server):
     assert new["label"] == "7" and new["predicted"] == 1 and new["status"] == "pending"
     seen = np.asarray(Image.open(io.BytesIO(admin_get(server, f"/v1/corrections/{new['id']}/input"))))
     assert seen.shape == (28, 28) and seen.max() > 200  # the drawn stroke, as the model saw it
+    # a one-digit answer: the page sends the drawing that was read, and the server reuses that reading
+    # (service/recent.py), so what is stored is exactly the input the page showed
+    shown = page.get_by_test_id("model-input").get_attribute("src")
+    assert seen.tolist() == np.asarray(Image.open(io.BytesIO(base64.b64decode(shown.split(",", 1)[1])))).tolist()
+    image = Image.open(io.BytesIO(admin_get(server, f"/v1/corrections/{new['id']}/image")))
+    canvas = page.get_by_test_id("canvas").evaluate("c => [c.width, c.height]")
+    assert image.width / image.height == pytest.approx(canvas[0] / canvas[1], rel=0.02)  # the whole drawing
 
 
 def test_one_digit_of_a_number_is_corrected_alone(page: Page, server):
