@@ -61,7 +61,7 @@ def encode(ink: np.ndarray, style: str) -> bytes:
     return buffer.getvalue()
 
 
-def evaluate(predictor, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
+def evaluate(predictor, images: np.ndarray, labels: np.ndarray, seed: int = 0, reader=None) -> dict:
     """Accuracy of the service's reading (decode -> segment -> preprocess -> model) on canvas renderings of
     `images`: a drawing is right when it reads as exactly its one digit."""
     from service.config import Settings
@@ -78,7 +78,7 @@ def evaluate(predictor, images: np.ndarray, labels: np.ndarray, seed: int = 0) -
             style = STYLES[int(rng.integers(len(STYLES)))]
             batch.append(decode_sized(render_canvas(digit, rng, style)))
             styles.append(style)
-        pages = read(batch, predictor, Settings.max_digits, batch=True)
+        pages = read(batch, predictor, Settings.max_digits, batch=True, reader=reader)
         for style, page, y in zip(styles, pages, labels[start : start + 256], strict=True):
             correct[style][0] += int(len(page) == 1 and page[0].digit == y)
             correct[style][1] += 1
@@ -96,6 +96,7 @@ def evaluate(predictor, images: np.ndarray, labels: np.ndarray, seed: int = 0) -
 def main(argv: list[str] | None = None) -> int:
     from service.config import Settings
     from service.predictor import Predictor
+    from service.reader import bundled
     from train.data import load_mnist
 
     parser = argparse.ArgumentParser(prog="python -m bench.canvas_eval", description=__doc__.split("\n\n")[0])
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     data = load_mnist(args.data_dir)
     settings = Settings(model_dir=args.model_dir or "")
     predictor = Predictor(settings.resolved_model_dir())
-    result = evaluate(predictor, data.x_test[: args.limit], data.y_test[: args.limit], args.seed)
+    reader = bundled(settings)  # as the service reads: the line reader counts the digits of wide groups
+    result = evaluate(predictor, data.x_test[: args.limit], data.y_test[: args.limit], args.seed, reader)
     result["model"] = {"name": predictor.info.name, "version": predictor.info.version}
     emit(result, "canvas_eval" if args.save else None)
     return 0

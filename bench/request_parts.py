@@ -30,6 +30,7 @@ from service.config import Settings
 from service.decoding import decode
 from service.predictor import Predictor
 from service.preprocessing import digit_input, image_ink, preprocess
+from service.reader import bundled
 from service.reading import read
 
 
@@ -39,7 +40,7 @@ def segment_and_preprocess(images: list[inputs.Submitted]) -> list:
     return [digit_input(group.ink) for gray, _ in images for group in segmentation.layout(image_ink(gray))]
 
 
-def stages(settings: Settings, predictor: Predictor, calls: int) -> dict:
+def stages(settings: Settings, predictor: Predictor, calls: int, reader=None) -> dict:
     png, body = canvas_png(), canvas_json()
     gray = decode(png)
     x = preprocess(gray)[None]
@@ -47,7 +48,7 @@ def stages(settings: Settings, predictor: Predictor, calls: int) -> dict:
     def whole() -> list[dict]:  # what /predict does between reading the body and writing JSON
         payload = inputs.parse_json(body, settings.max_json_depth)
         images, batch = inputs.json_to_grays(payload, settings.max_image_pixels, settings.max_batch)
-        return read(images, predictor, settings.max_digits, batch)
+        return read(images, predictor, settings.max_digits, batch, reader)
 
     return {
         "decode_ms": median_ms(lambda: decode(png), calls),
@@ -59,7 +60,7 @@ def stages(settings: Settings, predictor: Predictor, calls: int) -> dict:
     }
 
 
-def number_stages(settings: Settings, predictor: Predictor, calls: int) -> dict:
+def number_stages(settings: Settings, predictor: Predictor, calls: int, reader=None) -> dict:
     """The stages of a 5-digit canvas request, in process: decode, read (segment, preprocess, the model), whole."""
     png, body = number_png(), number_json()
     images = [inputs.decode(png, settings.max_image_pixels)]
@@ -67,12 +68,12 @@ def number_stages(settings: Settings, predictor: Predictor, calls: int) -> dict:
     def whole() -> list:
         payload = inputs.parse_json(body, settings.max_json_depth)
         images, _ = inputs.json_to_grays(payload, settings.max_image_pixels, settings.max_batch)
-        return read(images, predictor, settings.max_digits)
+        return read(images, predictor, settings.max_digits, reader=reader)
 
     return {
-        "digits": len(read(images, predictor, settings.max_digits)[0]),
+        "digits": len(read(images, predictor, settings.max_digits, reader=reader)[0]),
         "decode_ms": median_ms(lambda: decode(png), calls),
-        "read_ms": median_ms(lambda: read(images, predictor, settings.max_digits), calls),
+        "read_ms": median_ms(lambda: read(images, predictor, settings.max_digits, reader=reader), calls),
         "whole_in_process_ms": median_ms(whole, calls),
     }
 
@@ -99,8 +100,12 @@ def run(quick: bool = False) -> dict:
     keep_freed_memory()
     settings = Settings.from_env()
     predictor = Predictor(settings.resolved_model_dir())
-    result = {**stages(settings, predictor, 20 if quick else 1000), "http_floor_ms": http_floor(1 if quick else 5)}
-    result["number"] = number_stages(settings, predictor, 20 if quick else 500)
+    reader = bundled(settings)
+    result = {
+        **stages(settings, predictor, 20 if quick else 1000, reader),
+        "http_floor_ms": http_floor(1 if quick else 5),
+    }
+    result["number"] = number_stages(settings, predictor, 20 if quick else 500, reader)
     result["batch"] = batch_stages(settings, predictor, 2 if quick else 30)
     return {**result, "measured_at": time.strftime("%Y-%m-%d")}
 

@@ -35,7 +35,7 @@ def create_app(config: dict | None = None, predictor=None) -> Flask:
 
     `config` overrides settings (max_batch...) and sets upper-case Flask keys (TESTING...); any other key is refused.
     """
-    from service import api, corrections, i18n, observability, pages, ratelimit
+    from service import api, corrections, i18n, observability, pages, ratelimit, reader
     from service.predictor import ModelRegistry, Predictor
     from service.recent import Recent
     from service.storage import Store
@@ -58,6 +58,7 @@ def create_app(config: dict | None = None, predictor=None) -> Flask:
     app.extensions["digits"] = registry
     app.extensions["digits_settings"] = settings
     app.extensions["digits_recent"] = Recent()  # the last readings, for corrections of them
+    app.extensions["digits_reader"] = reader.bundled(settings)  # counts the digits of groups that may touch
     # the database is not needed to serve predictions: one that is down is retried when a correction comes
     app.extensions["digits_store"] = store = Store(settings.resolved_database_url())
     store.try_schema()

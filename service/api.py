@@ -126,7 +126,7 @@ def predict():
     predictor = registry().get(request.args.get("model"))
     images, batch = read_images(request)
     include = parse_include(request.args.get("include"))  # before the work: a typo is a 400, not a slow 200
-    pages = read(images, predictor, settings().max_digits, batch)
+    pages = read(images, predictor, settings().max_digits, batch, current_app.extensions["digits_reader"])
     if not batch:
         remember(images[0], pages[0], predictor)
     extra = look_inside(pages, predictor, include)

@@ -103,11 +103,13 @@ def predict(argv: list[str] | None = None) -> int:
     from service.decoding import decode_sized
     from service.errors import ApiError
     from service.predictor import ModelLoadError, Predictor
+    from service.reader import bundled
     from service.reading import read
 
     settings = Settings.from_env({**os.environ, **({"MODEL_DIR": args.model_dir} if args.model_dir else {})})
     try:
         predictor = Predictor(settings.resolved_model_dir(), runtime=settings.runtime)
+        reader = bundled(settings)
     except (FileNotFoundError, ModelLoadError) as e:
         print(f"digits-predict: {e}", file=sys.stderr)
         return 2
@@ -115,7 +117,7 @@ def predict(argv: list[str] | None = None) -> int:
     for path in args.files:
         try:
             image = decode_sized(path.read_bytes(), settings.max_image_pixels)
-            (readings,) = read([image], predictor, settings.max_digits)
+            (readings,) = read([image], predictor, settings.max_digits, reader=reader)
         except (OSError, ApiError) as e:
             failures += 1
             print(f"{path}: error: {getattr(e, 'message', e)}", file=sys.stderr)

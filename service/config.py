@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from service.contract import SAVED_MODEL_FILE, latest_version
+from service.contract import SAVED_MODEL_FILE, complete_versions, latest_version
+from service.reader import MODEL_FILE as READER_FILE
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_MODELS = PACKAGE_ROOT / "models"
@@ -31,6 +32,9 @@ class Settings:
     database_url: str = ""  # corrections' database; empty = SQLite at $DATA_DIR/digits.db
     data_dir: str = "./var"  # the image sets /data (a volume)
     admin_token: str = ""  # Bearer token of the admin routes; empty = no admin routes at all
+    # the line reader (service/reader.py) that counts touching digits: a version or model directory; empty = the
+    # bundled models/reader; "off" = touching digits are split by segmentation's scores alone
+    reader_dir: str = ""
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> Settings:
@@ -47,6 +51,16 @@ class Settings:
         from service.storage import default_url  # SQLAlchemy only where a database is wanted
 
         return self.database_url or default_url(self.data_dir)
+
+    def resolved_reader_dir(self) -> Path | None:
+        """The line reader's version directory, or None when it is off or not there (a trimmed image)."""
+        if self.reader_dir == "off":
+            return None
+        path = Path(self.reader_dir) if self.reader_dir else Path(self.models_root) / "reader"
+        if not (path / READER_FILE).exists():
+            versions = complete_versions(path)
+            path = versions[-1] if versions else path
+        return path if (path / READER_FILE).exists() else None
 
     def resolved_model_dir(self) -> Path:
         path = Path(self.model_dir) if self.model_dir else Path(self.models_root) / DEFAULT_MODEL

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from service import reader
 from service.calibration import is_digit, temper
 from service.contract import ModelLoadError, complete_versions, latest_version, read_metadata
 from service.errors import UnknownModel
@@ -84,7 +85,7 @@ class ModelRegistry:
     def available(self) -> list[str]:
         names = set(self._loaded)
         if self._root and self._root.is_dir():
-            names |= {p.name for p in self._root.iterdir() if complete_versions(p)}
+            names |= {p.name for p in self._root.iterdir() if complete_versions(p) and p.name != reader.NAME}
         return sorted(names)
 
     def get(self, name: str | None) -> Predictor:

@@ -2,7 +2,9 @@
 
 All the digits of all the images of a request go to the model in one call; a second call reads, for the groups
 of ink that may be digits that touch (segmentation.worth_cutting()), the candidate pieces that
-segmentation.candidates() cuts them into, and segmentation.choose() picks how each group reads.
+segmentation.candidates() cuts them into. The line reader (service/reader.py), when the service has one, reads
+each such group whole first: how many digits it holds and where one ends (a seam is added there), which
+segmentation.choose() then splits it into; where the pieces read otherwise than the reader, its digits are taken.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
 from service import segmentation
 from service.errors import NoDigit, TooManyDigits, batch_item
-from service.preprocessing import digit_input, image_ink
-from service.segmentation import Box, Candidates, Group
+from service.preprocessing import INK, digit_input, image_ink
+from service.reader import Read, Reader
+from service.segmentation import SURE, Box, Candidates, Group
 
 # gray float32 [H, W] 0..1, and the (height, width) it was submitted at; what follows (inputs.Submitted's bytes) is
 # not read here
@@ -48,16 +52,53 @@ class _Candidates:
     group: Group
     found: Candidates
     read: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    reads: list[Read] | None = None  # the line reader's digits in the group (service/reader.py), if asked
 
-    def cut(self) -> None:
-        """Add the candidate pieces of a wide group; the whole, already read, keeps its reading."""
+    def cut(self, reader: Reader | None) -> None:
+        """Add the candidate pieces of a wide group; the whole, already read, keeps its reading. The line reader,
+        if any, reads the group whole: how many digits, and where one ends and the next begins."""
+        hints: list[float] = []
+        if reader is not None:
+            self.reads = reader.read(self.group.ink)
+            hints = [(a.columns[1] + b.columns[0]) / 2 for a, b in pairwise(self.reads)]
         whole = self.read.pop((0, 1))
-        self.found = segmentation.candidates(self.group)
+        self.found = segmentation.candidates(self.group, hints)
         self.read[(0, len(self.found.lines) + 1)] = whole
 
-    def chosen(self) -> list[tuple[int, int]]:
+    def digits(self) -> list[tuple[Box, np.ndarray, np.ndarray]]:
+        """Each digit of the group, left to right: its box (in the gray image), model input and probabilities.
+
+        Without the line reader: the best split (segmentation.choose()), each piece as the model reads it. With
+        it: the best split into as many digits as the reader reads, unless the best split keeps the group whole
+        and the reader is not sure of every digit it reads (a wide digit drawn alone, read as two). Where the
+        reader reads other digits than the model does in those pieces, its digits are taken: pieces cut from
+        digits whose strokes cross carry bits of their neighbours, the reader saw the group whole. A single digit
+        stays the model's, which reads one digit better than the reader."""
         probabilities = {key: p for key, (_, p) in self.read.items()}
-        return segmentation.choose(self.group, self.found, probabilities)
+        split = segmentation.choose(self.group, self.found, probabilities)
+        reads = self.reads
+        if reads and len(reads) != len(split) and (len(split) > 1 or min(r.confidence for r in reads) >= SURE):
+            counted = segmentation.choose(self.group, self.found, probabilities, len(reads))
+            if counted is None:  # no split into that many: the reader's digits in the columns it puts them
+                return [(*self._columns(r.columns), r.probabilities) for r in reads]
+            split = counted
+        pieces = [(self.found.regions[key].box, *self.read[key]) for key in split]
+        if not reads or len(reads) != len(pieces) or len(reads) == 1:
+            return pieces
+        if [int(p.argmax()) for _, _, p in pieces] == [r.digit for r in reads]:
+            return pieces
+        return [(box, x, r.probabilities) for (box, x, _), r in zip(pieces, reads, strict=True)]
+
+    def _columns(self, columns: tuple[int, int]) -> tuple[Box, np.ndarray]:
+        """The group's ink between two columns, cropped to its rows: (box, model input)."""
+        group, (x0, x1) = self.group, columns
+        ink = group.ink[:, x0:x1] if group.mask is None else np.where(group.mask[:, x0:x1], group.ink[:, x0:x1], 0)
+        rows = np.flatnonzero(ink.max(axis=1, initial=0) > INK) if ink.size else np.array([], int)
+        if rows.size == 0:  # nothing there: the whole group
+            return group.box, digit_input(group.ink)
+        top, bottom = int(rows[0]), int(rows[-1]) + 1
+        box = Box(group.box.x + x0, group.box.y + top, ink.shape[1], bottom - top)
+        return box, digit_input(ink[top:bottom].astype(np.float32))
 
 
 @dataclass(frozen=True)
@@ -69,8 +110,11 @@ class _Page:
     size: tuple[int, int]  # the submitted image's (height, width)
 
 
-def read(images: Sequence[Image], predictor, max_digits: int, batch: bool = False) -> list[list[Reading]]:
-    """Each image's digits, left to right. NoDigit or TooManyDigits name the image's index in a batch."""
+def read(
+    images: Sequence[Image], predictor, max_digits: int, batch: bool = False, reader: Reader | None = None
+) -> list[list[Reading]]:
+    """Each image's digits, left to right. NoDigit or TooManyDigits name the image's index in a batch. `reader`
+    (service/reader.py) counts the digits of the groups that may be digits that touch."""
     pages = []
     for index, (gray, size, *_) in enumerate(images):
         with batch_item(index if batch else None):
@@ -79,7 +123,7 @@ def read(images: Sequence[Image], predictor, max_digits: int, batch: bool = Fals
     _predict(predictor, groups)  # every group as one digit: one call for the whole request
     wide = [group for group in groups if segmentation.worth_cutting(group.group, group.read[(0, 1)][1])]
     for group in wide:
-        group.cut()
+        group.cut(reader)
     _predict(predictor, wide)  # the candidate pieces of the groups that may be digits that touch
     results = []
     for index, page in enumerate(pages):
@@ -116,9 +160,8 @@ def _readings(page: _Page, max_digits: int) -> list[Reading]:
     """The chosen digits of a page, left to right, with boxes in the submitted image's pixels."""
     out = []
     for group in page.groups:
-        for key in group.chosen():
-            x, p = group.read[key]
-            out.append(Reading(_submitted(group.found.regions[key].box, page.scale, page.size), x, p))
+        for box, x, p in group.digits():
+            out.append(Reading(_submitted(box, page.scale, page.size), x, p))
     if len(out) > max_digits:
         raise TooManyDigits(f"found {len(out)} digits; the limit is {max_digits}")
     return out

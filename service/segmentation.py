@@ -18,6 +18,7 @@ Connected components alone would split a 5 from its bar and merge digits that to
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -250,15 +251,16 @@ class Candidates(NamedTuple):
     regions: dict[tuple[int, int], Region]
 
 
-def candidates(group: Group) -> Candidates:
+def candidates(group: Group, hints: Sequence[float] = ()) -> Candidates:
     """A group's candidate digits (only the whole when no valley of its ink projection makes a plausible cut).
 
     Handwriting slants, and slanted digits that touch overlap in x: cuts are lines, upright or slanted (SHEARS),
-    at the valleys of the ink projected along them (cuts()).
+    at the valleys of the ink projected along them (cuts()). `hints`: columns (in the group) where the line reader
+    puts a boundary between two digits; each gets a seam near it, whatever the projection there.
     """
     box = group.box
     mask = group.ink > INK if group.mask is None else group.mask
-    lines = cuts(mask)
+    lines = cuts(mask, hints)
     rows = np.arange(box.height)[:, None] - box.height / 2
     columns = np.arange(box.width)[None, :]
     edges = [None, *lines, None]
@@ -300,11 +302,11 @@ class Cut(NamedTuple):
         return self.path if self.path is not None else self.x + self.shear * rows
 
 
-def cuts(mask: np.ndarray) -> list[Cut]:
+def cuts(mask: np.ndarray, hints: Sequence[float] = ()) -> list[Cut]:
     """Candidate cut lines of a group's ink mask [h, w], left to right: for each slant in SHEARS, the valleys of
     the ink projected along it (cut_columns()), and seams that bend around strokes (seams()); the least ink crossed
     first, lines that meet within a narrow digit's width of each other at mid-height merged, MOST_CUTS (or
-    PER_HEIGHT per height of width) at most."""
+    PER_HEIGHT per height of width) at most; then a seam near each of `hints` (columns) that none of those is near."""
     h = mask.shape[0]
     ys, xs = np.nonzero(mask)
     found = []
@@ -321,19 +323,28 @@ def cuts(mask: np.ndarray) -> list[Cut]:
             chosen.append(Cut(float(x), shear, ink, path))
             if len(chosen) == most:
                 break
+    for ink, x, shear, path in seams(mask, [round(x) for x in hints]) if hints else ():
+        if all(abs(x - other.x) >= narrow / 2 for other in chosen):
+            chosen.append(Cut(float(x), shear, ink, path))
     return sorted(chosen)
 
 
-def seams(mask: np.ndarray) -> list[tuple[int, int, float, np.ndarray]]:
+def seams(mask: np.ndarray, near: Sequence[int] | None = None) -> list[tuple[int, int, float, np.ndarray]]:
     """Candidate seams of a group's ink mask [h, w]: paths from top to bottom, one column sideways at most per row,
     crossing the least ink; the valleys (cut_columns()) of the least ink a seam through each column of the middle
-    row crosses. -> (ink crossed, x at mid-height, 0.0, x per row float [h, 1]) for each."""
+    row crosses, or with `near`, the least of those within a narrow digit's width of each of these columns.
+    -> (ink crossed, x at mid-height, 0.0, x per row float [h, 1]) for each."""
     h, w = mask.shape
     cost = mask.astype(np.float32)
     down, up = _least_paths(cost), _least_paths(cost[::-1])[::-1]
     mid = h // 2
     through = down[mid] + up[mid] - cost[mid]  # [w]: the least ink of a seam through (mid, x)
-    columns = cut_columns(np.round(through).astype(np.int64), h)
+    if near is None:
+        columns = cut_columns(np.round(through).astype(np.int64), h)
+    else:
+        reach = max(2, math.ceil(NARROWEST * h))
+        windows = [(max(1, c - reach), min(w - 1, c + reach + 1)) for c in near]
+        columns = sorted({a + int(np.argmin(through[a:b])) for a, b in windows if a < b})
     if not columns:
         return []
     path = np.empty((h, len(columns)), np.int64)
@@ -432,26 +443,33 @@ def span_features(region: Region, left: Cut | None, right: Cut | None, height: i
     )
 
 
-def choose(group: Group, found: Candidates, probabilities: dict[tuple[int, int], np.ndarray]) -> list[tuple[int, int]]:
+def choose(
+    group: Group, found: Candidates, probabilities: dict[tuple[int, int], np.ndarray], count: int | None = None
+) -> list[tuple[int, int]] | None:
     """The candidate digits a group reads as, left to right, given what the model reads in each (`probabilities`,
     keyed as found.regions): the split with the highest total score (span_features() weighed by SPAN_WEIGHTS), the
-    whole group as one digit favoured by ONE_DIGIT (a digit drawn alone must not be cut)."""
+    whole group as one digit favoured by ONE_DIGIT (a digit drawn alone must not be cut). With `count`, the best
+    split into that many digits, None if there is none."""
     lines: list[Cut | None] = [None, *found.lines, None]
     end = len(lines) - 1
     if len(probabilities) == 1:
-        return list(probabilities)
+        return list(probabilities) if count in (None, 1) else None
     mask = group.ink > INK if group.mask is None else group.mask
     stroke = max(stroke_width(mask), 1.0)
-    best: dict[int, tuple[float, list[tuple[int, int]]]] = {0: (0.0, [])}
+    score = {
+        (i, j): float(
+            SPAN_WEIGHTS @ span_features(found.regions[(i, j)], lines[i], lines[j], group.box.height, stroke, p)
+        )
+        + (ONE_DIGIT if (i, j) == (0, end) else 0.0)
+        for (i, j), p in probabilities.items()
+    }
+    # best[(j, k)]: the best way to read the group up to cut j as k digits: (score, its candidate digits)
+    best: dict[tuple[int, int], tuple[float, list[tuple[int, int]]]] = {(0, 0): (0.0, [])}
     for j in range(1, end + 1):
-        options = []
-        for i in range(j):
-            if i in best and (i, j) in probabilities:
-                features = span_features(
-                    found.regions[(i, j)], lines[i], lines[j], group.box.height, stroke, probabilities[(i, j)]
-                )
-                score = float(SPAN_WEIGHTS @ features) + (ONE_DIGIT if (i, j) == (0, end) else 0.0)
-                options.append((best[i][0] + score, [*best[i][1], (i, j)]))
-        if options:
-            best[j] = max(options, key=lambda option: option[0])
-    return best[end][1]
+        for (i, k), (total, path) in [item for item in best.items() if item[0][0] < j]:
+            if (i, j) in score and (count is None or k < count):
+                option = (total + score[(i, j)], [*path, (i, j)])
+                if (j, k + 1) not in best or option[0] > best[(j, k + 1)][0]:
+                    best[(j, k + 1)] = option
+    ends = [v for (j, k), v in best.items() if j == end and (count is None or k == count)]
+    return max(ends, key=lambda option: option[0])[1] if ends else None

@@ -29,12 +29,13 @@ def mnist_as_image(digit: np.ndarray, scale: int = 10, invert: bool = True) -> I
 
 
 def number_image(
-    inks: list[np.ndarray], gaps: list[int | None], slope: float = 0.0, dark_on_light: bool = True
+    inks: list[np.ndarray], gaps: list[int | None], slope: float = 0.0, dark_on_light: bool = True, cross: int = 0
 ) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
-    """train.numbers.compose() as an 8-bit image, dark ink on light paper (or light on dark): (image, digit boxes)."""
+    """train.numbers.compose() as an 8-bit image, dark ink on light paper (or light on dark): (image, digit boxes).
+    `cross`: px by which touching digits' strokes cross."""
     from train.numbers import compose
 
-    ink, boxes = compose(inks, gaps, slope)
+    ink, boxes = compose(inks, gaps, slope, cross=cross)
     level = (np.clip(ink, 0, 1) * 255).round().astype(np.uint8)
     return Image.fromarray(255 - level if dark_on_light else level, mode="L"), boxes
 

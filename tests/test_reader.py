@@ -1,0 +1,105 @@
+"""service/reader.py: the line reader's input recipe, its CTC decoding, and the bundled model on touching digits."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from service import reader
+from service.config import Settings
+from service.reader import BLANK, HEIGHT, MARGIN, STRIDE, WIDTHS, greedy, line_input
+from train.numbers import compose, digit_ink
+
+
+@pytest.mark.parametrize(("h", "w"), [(40, 30), (100, 250), (150, 900), (30, 2000)])
+def test_line_input_keeps_the_aspect_within_one_of_the_widths(h, w):
+    ink = np.zeros((h, w), np.float32)
+    ink[:, :] = 1.0
+    x, scale = line_input(ink)
+    assert x.shape[0] == HEIGHT and x.shape[1] in WIDTHS and x.dtype == np.float32
+    inked = np.flatnonzero(x.max(axis=0) > 0.5)
+    assert inked[0] == MARGIN  # the ink starts after the margin
+    drawn = inked[-1] - inked[0] + 1
+    if w / h * HEIGHT <= WIDTHS[-1] - 2 * MARGIN:  # kept at its aspect
+        assert drawn == pytest.approx(w / h * HEIGHT, abs=1)
+    else:  # a very long line is squeezed into the widest input
+        assert drawn == WIDTHS[-1] - 2 * MARGIN
+    assert scale == pytest.approx(w / drawn)
+
+
+def steps(path: list[int]) -> np.ndarray:
+    """CTC probabilities [T, 11] whose best path is `path` (0.9 on it)."""
+    p = np.full((len(path), BLANK + 1), 0.01)
+    p[np.arange(len(path)), path] = 0.9
+    return p
+
+
+@pytest.mark.parametrize(
+    ("path", "digits"),
+    [
+        ([BLANK, 4, 4, BLANK, 4, BLANK, 7, 7, BLANK], [4, 4, 7]),  # a blank between repeats: two 4s
+        ([3, 3, 3, 8, 8, BLANK], [3, 8]),  # no blank between different digits
+        ([BLANK] * 6, []),
+        ([1, BLANK, 1, 1], [1, 1]),
+    ],
+)
+def test_greedy_merges_repeats_and_drops_blanks(path, digits):
+    assert [r.digit for r in greedy(steps(path), 1.0)] == digits
+
+
+def test_greedy_places_each_digit_in_the_group_columns():
+    # scale 2: each input column is 2 group columns, each step STRIDE input columns
+    (four, seven) = greedy(steps([BLANK, 4, 4, BLANK, BLANK, 7, BLANK]), 2.0)
+    assert four.digit == 4 and four.confidence == pytest.approx(0.9 / (0.9 + 9 * 0.01))  # the blank left out
+    assert four.probabilities.sum() == pytest.approx(1.0)
+    assert four.columns == ((STRIDE - MARGIN) * 2, (3 * STRIDE - MARGIN) * 2)
+    assert seven.columns == ((5 * STRIDE - MARGIN) * 2, (6 * STRIDE - MARGIN) * 2)
+    assert greedy(steps([BLANK, 4, BLANK, 7]), 1.0, steps=3)[-1].digit == 4  # steps past the ink are not read
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    found = reader.bundled(Settings())
+    assert found is not None, "models/reader is missing: python -m train.reader"
+    return found
+
+
+# Floor: measured with models/reader/1 on 60 numbers of 2 to 4 touching fixture test digits (digits the reader never
+# trained on); the floor leaves a few misses of slack.
+COUNT_FLOOR = 0.9
+WIDE_FLOOR = 0.95
+
+
+def test_the_bundled_reader_counts_touching_digits(bundled, fixture_data):
+    rng = np.random.default_rng(3)
+    counted = right = 0
+    for _ in range(60):
+        picks = rng.integers(0, len(fixture_data.x_test), int(rng.integers(2, 5)))
+        inks = [digit_ink(fixture_data.x_test[i], int(rng.integers(60, 160))) for i in picks]
+        ink, _ = compose(inks, [None] * (len(picks) - 1), slope=float(rng.uniform(-0.05, 0.05)))
+        rows, cols = np.flatnonzero(ink.max(axis=1) > 0.5), np.flatnonzero(ink.max(axis=0) > 0.5)
+        read = bundled.read(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+        counted += len(read) == len(picks)
+        right += "".join(str(r.digit) for r in read) == "".join(str(fixture_data.y_test[i]) for i in picks)
+    assert counted >= COUNT_FLOOR * 60, (counted, right)
+
+
+def test_the_bundled_reader_reads_a_wide_digit_alone_as_one(bundled, fixture_data):
+    """People's 4s, 2s and 0s are often wider than MNIST's: drawn half as wide again, still one digit."""
+    ones = 0
+    for digit in fixture_data.x_test[:100]:
+        ink = digit_ink(digit, 100)
+        ones += len(bundled.read(cv2.resize(ink, (round(ink.shape[1] * 1.5), ink.shape[0])))) == 1
+    assert ones >= WIDE_FLOOR * 100, ones
+
+
+def test_the_reader_can_be_turned_off_and_is_no_digit_model(tmp_path):
+    assert Settings(reader_dir="off").resolved_reader_dir() is None
+    assert Settings(reader_dir=str(tmp_path)).resolved_reader_dir() is None  # nothing there: cuts alone
+    assert Settings().resolved_reader_dir().parent.name == reader.NAME
+    from service import create_app
+
+    app = create_app({"reader_dir": "off"})
+    assert app.extensions["digits_reader"] is None
+    assert reader.NAME not in app.extensions["digits"].available()
