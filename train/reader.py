@@ -189,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     keras.utils.set_random_seed(args.seed)
     data = load_mnist(args.data_dir)
     started = time.time()
-    fitting = examples(data.x_train[:-5000], data.y_train[:-5000], args.count, args.seed)  # the last 5,000: held out
-    held_out = examples(data.x_train[-5000:], data.y_train[-5000:], 2000, args.seed + 1)
+    hold = min(5000, len(data.x_train) // 10)  # the last training digits: held out, never trained on
+    fitting = examples(data.x_train[:-hold], data.y_train[:-hold], args.count, args.seed)
+    held_out = examples(data.x_train[-hold:], data.y_train[-hold:], min(2000, args.count), args.seed + 1)
     log(f"{len(fitting)} groups to train on, {len(held_out)} held out ({time.time() - started:.0f} s)")
     model = build()
     train(model, fitting, args.epochs, args.seed, log)
