@@ -103,3 +103,63 @@ def test_the_reader_can_be_turned_off_and_is_no_digit_model(tmp_path):
     app = create_app({"reader_dir": "off"})
     assert app.extensions["digits_reader"] is None
     assert reader.NAME not in app.extensions["digits"].available()
+
+
+# ---- how reading.read() weighs the reader against the cuts, with a reader that reads what it is told --------------
+
+
+class Told:
+    """A line reader that reads every group as `digits`, each with probability `sure`, evenly across the group."""
+
+    def __init__(self, digits: str, sure: float):
+        self.digits, self.sure = digits, sure
+
+    def read(self, ink: np.ndarray) -> list:
+        from service.reader import Read
+
+        width, n = ink.shape[1], len(self.digits)
+        out = []
+        for i, d in enumerate(self.digits):
+            p = np.full(10, (1 - self.sure) / 9)
+            p[int(d)] = self.sure
+            out.append(Read(p, (i * width // n, (i + 1) * width // n)))
+        return out
+
+
+def strokes(count: int) -> np.ndarray:
+    """`count` upright strokes joined along the bottom: one wide group of ink, gray [H, W] (1 = white)."""
+    ink = np.zeros((140, 80 + 100 * count), np.float32)
+    for i in range(count):
+        ink[20:120, 40 + 100 * i : 52 + 100 * i] = 1.0
+    ink[110:120, 40 : 52 + 100 * (count - 1)] = 1.0  # 112 px wide, 100 high: wide enough to be digits that touch
+    return 1 - ink
+
+
+def read_with(predictor, told: Told | None, gray: np.ndarray) -> list:
+    from service.reading import read
+
+    (readings,) = read([(gray, gray.shape)], predictor, 20, reader=told)
+    return readings
+
+
+def test_the_readers_count_and_digits_are_taken_when_it_is_sure(fake_predictor):
+    readings = read_with(fake_predictor, Told("47", 0.999), strokes(2))
+    assert [r.digit for r in readings] == [4, 7]  # the fake model reads neither piece as 4 or 7
+    assert readings[0].box.x < readings[1].box.x  # two pieces, left to right
+
+
+def test_an_unsure_reader_does_not_cut_what_the_cuts_keep_whole(fake_predictor):
+    cuts_alone = read_with(fake_predictor, None, strokes(2))
+    unsure = read_with(fake_predictor, Told("47", 0.6), strokes(2))
+    if len(cuts_alone) == 1:  # the cuts keep it whole: an unsure reader changes nothing
+        assert [r.digit for r in unsure] == [r.digit for r in cuts_alone]
+    else:  # the cuts split it: the reader's count decides, its digits are taken
+        assert [r.digit for r in unsure] == [4, 7]
+
+
+def test_more_digits_than_any_split_are_placed_in_the_readers_columns(fake_predictor):
+    gray = strokes(2)
+    readings = read_with(fake_predictor, Told("1234567", 0.999), gray)
+    assert [r.digit for r in readings] == [1, 2, 3, 4, 5, 6, 7]
+    lefts = [r.box.x for r in readings]
+    assert lefts == sorted(lefts) and all(r.box.width < gray.shape[1] / 3 for r in readings)
