@@ -37,7 +37,7 @@ from service.reading import read
 def segment_and_preprocess(images: list[inputs.Submitted]) -> list:
     """Each image's digits found and turned into model inputs: the work of a request between decoding and the
     model, for images whose digits do not touch (no candidate cuts to read)."""
-    return [digit_input(group.ink) for gray, _ in images for group in segmentation.layout(image_ink(gray))]
+    return [digit_input(group.ink) for gray, *_ in images for group in segmentation.layout(image_ink(gray))]
 
 
 def stages(settings: Settings, predictor: Predictor, calls: int, reader=None) -> dict:
