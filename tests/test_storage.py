@@ -141,6 +141,18 @@ def test_a_database_that_is_down_is_unavailable_then_recovers(postgres):
     assert store.add(correction())[1] and store.page(10, 0)[0] == 2
 
 
+def test_a_restart_between_requests_fails_none(postgres):
+    # The pool's connections die with the server; the next request must not answer 503 for that (no pre-ping: the
+    # Store tries once more on a fresh connection).
+    store = Store(postgres.create_database("restarted"))
+    store.add(correction())
+    assert store.page(10, 0)[0] == 1  # a second pooled connection too
+    postgres.stop()
+    postgres.start()
+    assert store.add(correction())[1]
+    assert store.page(10, 0)[0] == 2
+
+
 def test_an_unreachable_server_at_start_is_retried_later():
     from bench.server import free_port
 
