@@ -53,13 +53,14 @@ class _Candidates:
     found: Candidates
     read: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     reads: list[Read] | None = None  # the line reader's digits in the group (service/reader.py), if asked
+    narrow: bool = False  # cut only because the line reader surely reads several digits in it (_several())
 
     def cut(self, reader: Reader | None) -> None:
         """Add the candidate pieces of a wide group; the whole, already read, keeps its reading. The line reader,
         if any, reads the group whole: how many digits, and where one ends and the next begins."""
         hints: list[float] = []
         if reader is not None:
-            self.reads = reader.read(self.group.ink)
+            self.reads = self.reads or reader.read(self.group.ink)
             hints = [(a.columns[1] + b.columns[0]) / 2 for a, b in pairwise(self.reads)]
         whole = self.read.pop((0, 1))
         self.found = segmentation.candidates(self.group, hints)
@@ -87,6 +88,8 @@ class _Candidates:
             return pieces
         if [int(p.argmax()) for _, _, p in pieces] == [r.digit for r in reads]:
             return pieces
+        if self.narrow:  # the model reads its pieces otherwise: most likely one digit after all
+            return [(self.group.box, *self.read[(0, len(self.found.lines) + 1)])]
         return [(box, x, r.probabilities) for (box, x, _), r in zip(pieces, reads, strict=True)]
 
     def _columns(self, columns: tuple[int, int]) -> tuple[Box, np.ndarray]:
@@ -122,6 +125,9 @@ def read(
     groups = [group for page in pages for group in page.groups]
     _predict(predictor, groups)  # every group as one digit: one call for the whole request
     wide = [group for group in groups if segmentation.worth_cutting(group.group, group.read[(0, 1)][1])]
+    if reader is not None:  # narrower groups that the line reader surely reads as several digits: a 1 that touches
+        cut = {id(group) for group in wide}
+        wide += [group for group in groups if id(group) not in cut and _several(group, reader)]
     for group in wide:
         group.cut(reader)
     _predict(predictor, wide)  # the candidate pieces of the groups that may be digits that touch
@@ -130,6 +136,15 @@ def read(
         with batch_item(index if batch else None):
             results.append(_readings(page, max_digits))
     return results
+
+
+def _several(group: _Candidates, reader: Reader) -> bool:
+    """Does the line reader surely read several digits in a group too narrow to be worth cutting otherwise?"""
+    if not segmentation.worth_asking(group.group, group.read[(0, 1)][1]):
+        return False
+    group.reads = reader.read(group.group.ink)
+    group.narrow = len(group.reads) > 1 and min(r.confidence for r in group.reads) >= SURE
+    return group.narrow
 
 
 def _layout(gray: np.ndarray, size: tuple[int, int], max_digits: int) -> _Page:

@@ -68,6 +68,9 @@ ONE_DIGIT = 4.0
 # A wide group that the model reads whole this surely, and at most SURE_ASPECT x as wide as tall, is not cut: most
 # are single digits, and reading a group's pieces costs (train/segmenter.py measures what this loses on touching pairs)
 SURE, SURE_ASPECT = 0.99, 1.0
+# Narrower groups than WIDE, but wider than ASK times their height, that the model reads whole less surely than
+# CERTAIN, are read by the line reader too: a 1 touching a digit (most single digits are read surer than that)
+ASK, CERTAIN = 0.6, 0.999
 
 
 class Box(NamedTuple):
@@ -407,6 +410,12 @@ def cut_columns(profile: np.ndarray, height: int) -> list[int]:
             if len(chosen) == MOST_CUTS:
                 break
     return sorted(chosen)
+
+
+def worth_asking(group: Group, whole: np.ndarray) -> bool:
+    """May a group too narrow to be worth cutting be two digits, one of them a narrow 1, given what the model reads
+    in it whole (`whole` [10])? Then the line reader is asked."""
+    return group.box.width > ASK * group.box.height and group.box.height >= CUT_HEIGHT and whole.max() < CERTAIN
 
 
 def worth_cutting(group: Group, whole: np.ndarray) -> bool:

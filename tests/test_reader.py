@@ -113,10 +113,12 @@ class Told:
 
     def __init__(self, digits: str, sure: float):
         self.digits, self.sure = digits, sure
+        self.calls = 0
 
     def read(self, ink: np.ndarray) -> list:
         from service.reader import Read
 
+        self.calls += 1
         width, n = ink.shape[1], len(self.digits)
         out = []
         for i, d in enumerate(self.digits):
@@ -163,3 +165,44 @@ def test_more_digits_than_any_split_are_placed_in_the_readers_columns(fake_predi
     assert [r.digit for r in readings] == [1, 2, 3, 4, 5, 6, 7]
     lefts = [r.box.x for r in readings]
     assert lefts == sorted(lefts) and all(r.box.width < gray.shape[1] / 3 for r in readings)
+
+
+class Ones:
+    """A model that reads every input as a 1, `sure` of it."""
+
+    def __init__(self, sure: float):
+        self.sure = sure
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        p = np.full((len(images), 10), (1 - self.sure) / 9)
+        p[:, 1] = self.sure
+        return p
+
+
+def narrow_pair() -> np.ndarray:
+    """Two upright strokes joined along the bottom, 72 px wide and 100 high: too narrow to be worth cutting unless
+    the line reader says two digits (a 1 touching a digit). Gray [H, W] (1 = white)."""
+    ink = np.zeros((140, 152), np.float32)
+    ink[20:120, 40:52] = ink[20:120, 100:112] = 1.0
+    ink[110:120, 40:112] = 1.0
+    return 1 - ink
+
+
+def test_a_narrow_group_the_reader_surely_reads_as_two_is_two(fake_predictor):
+    readings = read_with(Ones(0.9), Told("11", 0.999), narrow_pair())
+    assert [r.digit for r in readings] == [1, 1]
+    assert readings[0].box.x < readings[1].box.x and all(r.box.width < 72 for r in readings)  # pieces, not the whole
+
+
+@pytest.mark.parametrize(
+    ("model_sure", "told", "asked"),
+    [
+        (0.9995, Told("11", 0.999), False),  # the model reads it whole surely enough: the reader is not asked
+        (0.9, Told("11", 0.9), True),  # the reader is not sure
+        (0.9, Told("47", 0.999), True),  # the model reads the pieces otherwise than the reader
+    ],
+)
+def test_a_narrow_group_stays_one_digit_unless_both_agree_on_two(model_sure, told, asked):
+    readings = read_with(Ones(model_sure), told, narrow_pair())
+    assert [r.digit for r in readings] == [1]
+    assert told.calls == int(asked)
