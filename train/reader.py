@@ -34,8 +34,11 @@ WIDEN, WIDENED = 0.8, 0.7
 BATCH = 64
 
 
-def examples(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> list[tuple[np.ndarray, str]]:
-    """`count` groups of touching digits as the service lays them out: (group ink float32 [h, w], truth)."""
+def examples(
+    images: np.ndarray, labels: np.ndarray, count: int, seed: int, inputs: bool = False
+) -> list[tuple[np.ndarray, str]]:
+    """`count` groups of touching digits as the service lays them out: (group ink float32 [h, w], truth), or with
+    `inputs` (reader input float32 [HEIGHT, width], truth): a group's ink can take a megabyte, its input 32 kB."""
     from service import segmentation
     from service.decoding import decode
     from service.preprocessing import image_ink
@@ -49,14 +52,15 @@ def examples(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> l
         widen = WIDEN if length == 1 and rng.random() < WIDENED else 0.0
         groups = segmentation.layout(image_ink(decode(number_image(images, picks, rng, widen))))
         if len(groups) == 1:  # touching digits the service sees as one group: what the reader is for
-            out.append((groups[0].ink, "".join(str(int(labels[i])) for i in picks)))
+            ink = line_input(groups[0].ink)[0] if inputs else groups[0].ink
+            out.append((ink, "".join(str(int(labels[i])) for i in picks)))
     return out
 
 
 def batches(data: list[tuple[np.ndarray, str]], rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Batches of inputs of one width each (float32 [B, HEIGHT, width, 1]) and their labels (int32 [B, longest],
-    BLANK-padded), in random order."""
-    inputs = [line_input(ink)[0] for ink, _ in data]
+    """Reader inputs and their truths (examples(inputs=True)) -> batches of inputs of one width each (float32
+    [B, HEIGHT, width, 1]) and their labels (int32 [B, longest], BLANK-padded), in random order."""
+    inputs = [x for x, _ in data]
     order = sorted(range(len(data)), key=lambda i: (inputs[i].shape[1], rng.random()))
     out = []
     for start in range(0, len(order), BATCH):
@@ -190,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_mnist(args.data_dir)
     started = time.time()
     hold = min(5000, len(data.x_train) // 10)  # the last training digits: held out, never trained on
-    fitting = examples(data.x_train[:-hold], data.y_train[:-hold], args.count, args.seed)
+    fitting = examples(data.x_train[:-hold], data.y_train[:-hold], args.count, args.seed, inputs=True)
     held_out = examples(data.x_train[-hold:], data.y_train[-hold:], min(2000, args.count), args.seed + 1)
     log(f"{len(fitting)} groups to train on, {len(held_out)} held out ({time.time() - started:.0f} s)")
     model = build()
