@@ -71,14 +71,17 @@ class _Candidates:
 
         Without the line reader: the best split (segmentation.choose()), each piece as the model reads it. With
         it: the best split into as many digits as the reader reads, unless the best split keeps the group whole
-        and the reader is not sure of every digit it reads (a wide digit drawn alone, read as two). Where the
+        and the reader is less sure of a digit it reads than SURE, or than the model is of the whole (a wide digit
+        drawn alone, read as two). Where the
         reader reads other digits than the model does in those pieces, its digits are taken: pieces cut from
         digits whose strokes cross carry bits of their neighbours, the reader saw the group whole. A single digit
         stays the model's, which reads one digit better than the reader."""
         probabilities = {key: p for key, (_, p) in self.read.items()}
         split = segmentation.choose(self.group, self.found, probabilities)
         reads = self.reads
-        if reads and len(reads) != len(split) and (len(split) > 1 or min(r.confidence for r in reads) >= SURE):
+        whole = float(self.read[(0, len(self.found.lines) + 1)][1].max())
+        surest = max(SURE, whole)
+        if reads and len(reads) != len(split) and (len(split) > 1 or min(r.confidence for r in reads) >= surest):
             counted = segmentation.choose(self.group, self.found, probabilities, len(reads))
             if counted is None:  # no split into that many: the reader's digits in the columns it puts them
                 return [(*self._columns(r.columns), r.probabilities) for r in reads]

@@ -249,7 +249,7 @@ def numbers_read(served, fixture_data, gap, count: int = 30, seed: int = 0, **kw
 # with straight cut lines only), different heights 20/20, sloping 20/20 each way, wide digits drawn alone 41/41, and
 # every one of the 200 fixture digits given the very model input of the single-digit recipe. The floors leave a few
 # misses of slack. 2026-12-07, with the line reader (models/reader/1): touching digits whose strokes cross 34/40,
-# 20/40 with cuts alone.
+# 20/40 with cuts alone; models/reader/2 holds every floor.
 FLOORS = {
     "wide": 0.9,
     "normal": 0.9,

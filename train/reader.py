@@ -1,6 +1,6 @@
 """Train the line reader (service/reader.py) with CTC on groups of touching MNIST *training* digits.
 
-    python -m train.reader --data-dir /path/to/mnist [--count 40000] [--epochs 8] [--out models/reader/1]
+    python -m train.reader --data-dir /path/to/mnist [--count 100000] [--epochs 12] [--out models/reader/2]
 
 Each example is a number of 1 to 8 digits written touching (train/segmenter.py's number_image(): canvas strokes or
 pen ink on paper, strokes crossing a little, heights within 15%, a slight slope; most single digits drawn up to 1.8
@@ -183,10 +183,10 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m train.reader", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="MNIST IDX directory (default: $MNIST_DIR)")
-    parser.add_argument("--count", type=int, default=40000, help="training groups")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--count", type=int, default=100000, help="training groups")
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=31)
-    parser.add_argument("--out", default="models/reader/1")
+    parser.add_argument("--out", default="models/reader/2")
     parser.add_argument("--work", default="out", help="folder for the Keras weights (not shipped)")
     args = parser.parse_args(argv)
     log = lambda message: print(message, flush=True)  # noqa: E731
