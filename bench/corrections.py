@@ -37,6 +37,7 @@ from bench.faults import worker_pids
 from bench.payloads import canvas_png
 from bench.results import ROOT, emit, git
 from bench.server import running_server
+from service.reader import NAME as READER
 
 ADMIN_TOKEN = "bench-admin-token"
 BASELINE = "accab35"  # the last commit before corrections: its /predict, side by side
@@ -175,7 +176,7 @@ def baseline_checkout(ref: str) -> Iterator[Path]:
         models = Path(folder) / "models"
         models.mkdir()
         for model in (ROOT / "models").iterdir():
-            if model.name != "reader":
+            if model.name != READER:
                 (models / model.name).symlink_to(model)
         yield Path(folder)
 

@@ -188,7 +188,7 @@ def narrow_pair() -> np.ndarray:
     return 1 - ink
 
 
-def test_a_narrow_group_the_reader_surely_reads_as_two_is_two(fake_predictor):
+def test_a_narrow_group_the_reader_surely_reads_as_two_is_two():
     readings = read_with(Ones(0.9), Told("11", 0.999), narrow_pair())
     assert [r.digit for r in readings] == [1, 1]
     assert readings[0].box.x < readings[1].box.x and all(r.box.width < 72 for r in readings)  # pieces, not the whole
