@@ -55,6 +55,11 @@ class _Candidates:
     reads: list[Read] | None = None  # the line reader's digits in the group (service/reader.py), if asked
     narrow: bool = False  # cut only because the line reader surely reads several digits in it (_several())
 
+    @property
+    def whole(self) -> tuple[int, int]:
+        """The whole group's key among the candidates: from its left edge (cut 0) to its right edge."""
+        return (0, len(self.found.lines) + 1)
+
     def cut(self, reader: Reader | None) -> None:
         """Add the candidate pieces of a wide group; the whole, already read, keeps its reading. The line reader,
         if any, reads the group whole: how many digits, and where one ends and the next begins."""
@@ -64,7 +69,7 @@ class _Candidates:
             hints = [(a.columns[1] + b.columns[0]) / 2 for a, b in pairwise(self.reads)]
         whole = self.read.pop((0, 1))
         self.found = segmentation.candidates(self.group, hints)
-        self.read[(0, len(self.found.lines) + 1)] = whole
+        self.read[self.whole] = whole
 
     def digits(self) -> list[tuple[Box, np.ndarray, np.ndarray]]:
         """Each digit of the group, left to right: its box (in the gray image), model input and probabilities.
@@ -79,7 +84,7 @@ class _Candidates:
         probabilities = {key: p for key, (_, p) in self.read.items()}
         split = segmentation.choose(self.group, self.found, probabilities)
         reads = self.reads
-        whole = float(self.read[(0, len(self.found.lines) + 1)][1].max())
+        whole = float(self.read[self.whole][1].max())
         surest = max(SURE, whole)
         if reads and len(reads) != len(split) and (len(split) > 1 or min(r.confidence for r in reads) >= surest):
             counted = segmentation.choose(self.group, self.found, probabilities, len(reads))
@@ -92,7 +97,7 @@ class _Candidates:
         if [int(p.argmax()) for _, _, p in pieces] == [r.digit for r in reads]:
             return pieces
         if self.narrow:  # the model reads its pieces otherwise: most likely one digit after all
-            return [(self.group.box, *self.read[(0, len(self.found.lines) + 1)])]
+            return [(self.group.box, *self.read[self.whole])]
         return [(box, x, r.probabilities) for (box, x, _), r in zip(pieces, reads, strict=True)]
 
     def _columns(self, columns: tuple[int, int]) -> tuple[Box, np.ndarray]:
