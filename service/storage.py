@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import DateTime, Engine, LargeBinary, String, create_engine, event, func, select, text
+from sqlalchemy import DateTime, Engine, LargeBinary, String, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -80,6 +80,9 @@ class Correction(Base):
             "created": utc(self.created).isoformat(timespec="seconds"),
             "status": self.status,
         }
+
+
+TABLE = Correction.__table__
 
 
 def utc(moment: dt.datetime) -> dt.datetime:
@@ -210,7 +213,7 @@ class Store:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # add() writes one INSERT, its own transaction: in autocommit it commits before it returns (a 201 still
         # means committed) without the BEGIN and COMMIT round trips, 0.2 of 0.9 ms on PostgreSQL (bench/corrections)
-        self.inserts = sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+        self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.schema_ready = False
         self._schema_lock = threading.Lock()  # a gevent lock under gunicorn's gevent worker: requests wait their turn
 
@@ -245,9 +248,12 @@ class Store:
     def _insert(self, correction: Correction) -> int:
         # A stale connection fails before the INSERT reaches the server, so the second try stores it once. Only a
         # connection lost after the server committed and before its answer came could store a keyless one twice.
-        with unavailable(), self.inserts.begin() as session:
-            session.add(correction)
-            session.flush()
+        # A Core INSERT ... RETURNING rather than the ORM's unit of work (session.add, flush): the same statement,
+        # 0.2 ms less Python per correction (0.21 vs 0.43 ms on SQLite, ad hoc). Unset fields are left out, so
+        # that the columns' defaults apply as the ORM would apply them.
+        values = {c.key: getattr(correction, c.key) for c in TABLE.columns if getattr(correction, c.key) is not None}
+        with unavailable(), self.autocommit.connect() as conn:
+            correction.id = conn.execute(insert(TABLE).returning(TABLE.c.id), values).scalar_one()
             return correction.id
 
     @_once_more_if_stale
