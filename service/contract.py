@@ -68,6 +68,9 @@ CONTRACT = {"signature": SIGNATURE, "input": INPUT_SPEC, "output": OUTPUT_SPEC, 
 #   {"name", "version", "sha256" of its variables' data}
 EXTRA_DATA = "extra_data"
 FINE_TUNED_FROM = "fine_tuned_from"
+# A "not a digit" detector inside an export (train/detector.py): its layers' names start with this; they are not
+# the classifier's, and the page that shows the network's layers leaves them out.
+DETECTOR = "detector"
 
 
 class ModelLoadError(RuntimeError):

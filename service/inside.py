@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from service.contract import CLASSES, LITERT_FILE, SIDE
+from service.contract import CLASSES, DETECTOR, LITERT_FILE, SIDE
 from service.errors import BadRequest, InsideUnavailable, NoTemplates
 from service.runtimes import EXACT_UP_TO
 
@@ -195,7 +195,9 @@ def find_layers(details: list[dict]) -> list[tuple[str, int]]:
     layers = []
     for detail in sorted(details, key=lambda d: d["index"]):
         name = layer_name(detail["name"])
-        if name and len(detail["shape"]) >= 2 and detail["shape"][0] == 1:  # a batch of one: not a constant
+        if not name or name.startswith(DETECTOR):  # not an activation, or the "not a digit" detector's
+            continue
+        if len(detail["shape"]) >= 2 and detail["shape"][0] == 1:  # a batch of one: not a constant
             layers.append((name, detail["index"]))
     return layers
 

@@ -56,6 +56,16 @@ SCRIPTS = {
     "armenian": _chars((0x531, 0x556), (0x561, 0x586)),
     "tamil": _chars((0xB85, 0xB94), (0xB95, 0xBB9)),
     "ethiopic": _chars((0x1200, 0x1248)),
+    # Training only: more scripts of curved, many-stroke letters (not those of simple strokes and circles, such as
+    # Runic, Tifinagh or Myanmar, whose letters include a bar like a 1 and a ring like a 0)
+    "bengali": _chars((0x985, 0x994), (0x995, 0x9B9)),
+    "gujarati": _chars((0xA85, 0xA94), (0xA95, 0xAB9)),
+    "gurmukhi": _chars((0xA05, 0xA14), (0xA15, 0xA39)),
+    "kannada": _chars((0xC85, 0xC94), (0xC95, 0xCB9)),
+    "telugu": _chars((0xC05, 0xC14), (0xC15, 0xC39)),
+    "malayalam": _chars((0xD05, 0xD14), (0xD15, 0xD39)),
+    "sinhala": _chars((0xD85, 0xD96), (0xD9A, 0xDC6)),
+    "khmer": _chars((0x1780, 0x17A2)),
     "hangul": _chars((0xAC00, 0xAC00 + 399)),
     "cjk": _chars((0x4E00, 0x4E00 + 399)),
 }
@@ -69,7 +79,8 @@ class GlyphSource:
     fonts: tuple[str, ...]
 
 
-# Training: DejaVu and FreeFont for Latin, Greek, Cyrillic and symbols; Noto for Arabic, Hebrew, Devanagari.
+# Training: DejaVu and FreeFont for Latin, Greek, Cyrillic and symbols; Noto for Arabic, Hebrew, Devanagari and
+# eight more Indic and Southeast Asian scripts.
 # Held out: other families (Liberation, Noto) for those scripts, and seven scripts training never sees.
 GLYPHS = {
     "train": {
@@ -78,6 +89,13 @@ GLYPHS = {
         "rtl_indic": GlyphSource(
             ("arabic", "hebrew", "devanagari"),
             ("NotoSansArabic-*.ttf", "NotoSansHebrew-*.ttf", "NotoSansDevanagari-*.ttf"),
+        ),
+        "more_scripts": GlyphSource(
+            ("bengali", "gujarati", "gurmukhi", "kannada", "telugu", "malayalam", "sinhala", "khmer"),
+            tuple(
+                f"NotoSans{name}-*.ttf"
+                for name in ("Bengali", "Gujarati", "Gurmukhi", "Kannada", "Telugu", "Malayalam", "Sinhala", "Khmer")
+            ),
         ),
     },
     "heldout": {
@@ -202,8 +220,8 @@ def bezier(p: np.ndarray, n: int = 40) -> np.ndarray:
 
 
 def shapes_train(rng: np.random.Generator) -> np.ndarray:
-    """Training's generator: scribbles, crosses, polygons, stars, zigzags, hatching, arrows."""
-    canvas, kind = _canvas(), rng.integers(0, 6)
+    """Training's generator: scribbles, crosses, polygons, stars, zigzags, hatching, arrows, waves, loop chains."""
+    canvas, kind = _canvas(), rng.integers(0, 8)
     if kind == 0:  # a scribble: one long Bezier curve through many points
         _polyline(canvas, bezier(rng.uniform(10, 150, (int(rng.integers(6, 12)), 2)), 120), rng)
     elif kind == 1:  # a cross or a plus
@@ -222,8 +240,17 @@ def shapes_train(rng: np.random.Generator) -> np.ndarray:
     elif kind == 4:  # hatching
         for y in np.linspace(30, 130, int(rng.integers(3, 6))):
             _polyline(canvas, np.array([[20, y], [140, y + rng.uniform(-20, 20)]]), rng)
-    else:  # an arrow
+    elif kind == 5:  # an arrow
         _polyline(canvas, np.array([[20, 80], [140, 80], [110, 55], [140, 80], [110, 105]]), rng)
+    elif kind == 6:  # a wave of a few periods
+        xs = np.linspace(15, 145, 120)
+        periods, height = rng.uniform(1.5, 4), rng.uniform(15, 50)
+        _polyline(canvas, np.stack([xs, 80 + height * np.sin(xs / 130 * periods * 2 * np.pi)], 1), rng)
+    else:  # a chain of loops, as cursive e's or l's (a prolate cycloid)
+        t = np.linspace(0, 2 * np.pi * rng.integers(3, 6), 300)
+        r = rng.uniform(1.2, 2.5)
+        points = np.stack([t - r * np.sin(t), -r * np.cos(t)], 1)
+        _polyline(canvas, (points - points.min(0)) / np.ptp(points, 0).max() * 130 + 15, rng)
     return canvas.astype(np.float32)
 
 
@@ -300,6 +327,15 @@ def training_set(count: int, digits: np.ndarray, seed: int) -> np.ndarray:
     parts = dataset("train", -(-count // len(sources("train", digits))), digits, seed)
     images = np.concatenate(list(parts.values()))
     return images[np.random.default_rng(seed).permutation(len(images))[:count]]
+
+
+def pen_digits(digits: np.ndarray, seed: int) -> np.ndarray:
+    """MNIST digits uint8 [N, 28, 28] redrawn exactly as the non-digits' glyphs are (distorted, then pen strokes of
+    one width), through the recipe: float32 [N, 28, 28] 0..255. Digits for a detector, so that the drawing style
+    cannot tell it which is which: only the shape can."""
+    rng = np.random.default_rng(seed)
+    inks = (pen_strokes(distort(digit_ink(d, GLYPH_PX, 2), rng), rng) for d in digits)
+    return np.stack([digit_input(crop_to_ink(ink)) for ink in inks]).astype(np.float32)
 
 
 def validation_set(count: int, digits: np.ndarray, seed: int) -> np.ndarray:

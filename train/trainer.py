@@ -176,9 +176,20 @@ def fit(config: TrainConfig, data: Mnist, extra: ExtraData | None = None) -> tup
 LOCAL_PATHS = ("data_dir", "out", "verbose", "extra_data", "init_from")  # this machine's, not the model's
 
 
-def _dir_size(path: Path) -> int:
+def dir_size(path: Path) -> int:
     files = [path / SAVED_MODEL_FILE, *(path / VARIABLES_DIR).glob("*")]
     return sum(p.stat().st_size for p in files if p.is_file())
+
+
+def metrics_block(metrics: dict) -> dict:
+    """metadata.json's "metrics": the export's own figures on the MNIST test set."""
+    return {
+        "test_accuracy": round(metrics["accuracy"], 6),
+        "test_errors": metrics["errors"],
+        "test_images": metrics["count"],
+        "per_class_accuracy": metrics["per_class_accuracy"],
+        "per_class_precision": metrics["per_class_precision"],
+    }
 
 
 def _metadata(
@@ -192,18 +203,12 @@ def _metadata(
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "architecture": config.arch,
         "parameters": int(model.count_params()),
-        "size_bytes": _dir_size(path),
+        "size_bytes": dir_size(path),
         "hyperparameters": {k: v for k, v in config.to_dict().items() if k not in LOCAL_PATHS},
         "training": {k: v for k, v in training.items() if k not in sources},
         "data": {"source": Path(data.source).name if data.checksums else data.source, "sha256": data.checksums},
         **{k: v for k, v in training.items() if k in sources},
-        "metrics": {
-            "test_accuracy": round(metrics["accuracy"], 6),
-            "test_errors": metrics["errors"],
-            "test_images": metrics["count"],
-            "per_class_accuracy": metrics["per_class_accuracy"],
-            "per_class_precision": metrics["per_class_precision"],
-        },
+        "metrics": metrics_block(metrics),
         "contract": copy.deepcopy(CONTRACT),
         "framework": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
