@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from service.calibration import expected_calibration_error, is_digit, temper
-from train.calibration import calibrate, fit_temperature, rejection_threshold
+from train.calibration import REFUSE_DIGITS, calibrate, fit_temperature, rejection_threshold
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -69,6 +69,6 @@ def test_calibrate_records_what_it_fitted_and_what_it_refuses():
     fitted = calibrate(probs, labels, others)
     assert fitted["calibration"]["temperature"] == pytest.approx(2.0, rel=0.1)
     rejection = fitted["rejection"]
-    assert rejection["validation"]["digits_refused"] == pytest.approx(0.01, abs=0.002)
+    assert rejection["validation"]["digits_refused"] == pytest.approx(REFUSE_DIGITS, abs=0.002)
     assert rejection["validation"]["nondigits_refused"] > 0.9
     assert 0 < rejection["threshold"] < rejection["unsure_below"] <= 1

@@ -8,26 +8,27 @@ re-fit after the non-digit sources change. The model's weights and files are not
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 from service.contract import REPORT_DIR, read_metadata, write_metadata
-from train.config import TrainConfig
+from train.config import config_of
 from train.data import load_mnist
+from train.detector import REJECTION_METHOD
 from train.evaluate import predict_in_batches, savedmodel_predict
 from train.trainer import calibrate_export, write_reliability
 
 
 def recalibrate(model_dir: Path, data_dir: str | None) -> dict:
     metadata = read_metadata(model_dir)
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in metadata["hyperparameters"].items() if k in fields})
+    config = config_of(metadata)
     data = load_mnist(data_dir)
     predict = savedmodel_predict(str(model_dir))
     fitted, probs = calibrate_export(config, data, predict, predict_in_batches(predict, data.x_test))
     if not fitted:
         raise ValueError(f"{model_dir} was trained without validation images: nothing to calibrate on")
+    if "detector" in metadata:  # an export of train.detector: its threshold is on the detector-mixed softmax
+        fitted["rejection"]["method"] = REJECTION_METHOD
     if (model_dir / REPORT_DIR).is_dir():
         write_reliability(model_dir / REPORT_DIR, probs, data.y_test)
     write_metadata(model_dir, {**metadata, **fitted})

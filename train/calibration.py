@@ -11,7 +11,10 @@ import numpy as np
 
 from service.calibration import expected_calibration_error, is_digit, temper
 
-REFUSE_DIGITS = 0.01  # the threshold refuses at most this share of validation digits
+# The threshold refuses this share of validation digits. Not 1%: digits drawn on the page or scanned reach the model
+# through the service's recipe and are refused about twice as often as MNIST's own (cnn v2 at a 1% threshold: 1.0%
+# of MNIST test, 2.25% of canvas re-drawings, 5 of the fixture's 200 test digits drawn as images).
+REFUSE_DIGITS = 0.005
 UNSURE_BELOW = 0.9  # the page says "not sure" below this calibrated confidence
 
 

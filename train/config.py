@@ -92,3 +92,9 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def config_of(metadata: dict) -> TrainConfig:
+    """The TrainConfig an export was trained with (its metadata.json's hyperparameters; unknown ones ignored)."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in metadata["hyperparameters"].items() if k in known})

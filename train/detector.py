@@ -18,7 +18,6 @@ validation data (train/calibration.py) refuses it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import sys
 import time
@@ -38,7 +37,7 @@ from service.contract import (
     read_metadata,
     write_metadata,
 )
-from train.config import TrainConfig
+from train.config import TrainConfig, config_of
 from train.data import Mnist, load_mnist
 from train.evaluate import evaluate, savedmodel_predict
 from train.export import export_savedmodel
@@ -49,6 +48,7 @@ from train.trainer import calibrate_export, dir_size, metrics_block, write_relia
 
 FEATURES = {"softmax": "flatten", "mlp": "dropout2", "cnn": "dropout3"}  # the last layer before the output
 HIDDEN = 128  # the head's one hidden layer, on the classifier's features and the branch's
+REJECTION_METHOD = "detector_max_softmax"  # metadata.json: the max softmax of the detector-mixed output
 PREFIX = DETECTOR  # the head's layer names start with it (service/inside.py leaves them out)
 
 
@@ -60,15 +60,9 @@ class MixWithUniform(keras.layers.Layer):
         return likeness * probs + (1.0 - likeness) / CLASSES
 
 
-def source_config(metadata: dict) -> TrainConfig:
-    """The TrainConfig the source model was trained with (its metadata's hyperparameters)."""
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in metadata["hyperparameters"].items() if k in known})
-
-
 def load_classifier(model_dir: Path) -> tuple[keras.Model, TrainConfig, dict]:
     """The exported model rebuilt in Keras with its weights, its config and where it came from."""
-    config = source_config(read_metadata(model_dir))
+    config = config_of(read_metadata(model_dir))
     model = build_model(config)
     origin = load_weights(model, model_dir)
     return model, config, origin
@@ -172,7 +166,7 @@ def export(model: keras.Model, config: TrainConfig, data: Mnist, path: Path) -> 
     metrics, probs = evaluate(predict, data.x_test, data.y_test)
     litert = export_litert(path, data.x_test[:1000])
     fitted, probs = calibrate_export(config, data, predict, probs)
-    fitted["rejection"]["method"] = "detector_max_softmax"  # max softmax of the detector-mixed output
+    fitted["rejection"]["method"] = REJECTION_METHOD
     fitted["runtimes"] = {"litert": litert}
     return metrics, fitted, probs
 
