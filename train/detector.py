@@ -31,7 +31,6 @@ import tensorflow as tf
 from service.contract import (
     CLASSES,
     DETECTOR,
-    METADATA_FILE,
     REPORT_DIR,
     SIDE,
     next_version,
@@ -40,12 +39,9 @@ from service.contract import (
 )
 from train.config import TrainConfig, config_of
 from train.data import Mnist, load_mnist
-from train.evaluate import evaluate, savedmodel_predict
-from train.export import export_savedmodel
 from train.extra import load_weights
-from train.litert import export_litert
 from train.models import build_augmenter, build_model
-from train.trainer import calibrate_export, dir_size, metrics_block, write_reliability
+from train.trainer import dir_size, export_checked, metrics_block, write_reliability
 
 FEATURES = {"softmax": "flatten", "mlp": "dropout2", "cnn": "dropout3"}  # the last layer before the output
 HIDDEN = 128  # the head's one hidden layer, on the classifier's features and the branch's
@@ -160,18 +156,6 @@ def combine(classifier: keras.Model, detector: keras.Model) -> keras.Model:
     return keras.Model(classifier.input, mixed, name=classifier.name)
 
 
-def export(model: keras.Model, config: TrainConfig, data: Mnist, path: Path) -> tuple[dict, dict, np.ndarray]:
-    """SavedModel and LiteRT file at `path`; (metrics, fitted calibration and rejection, calibrated test probs)."""
-    export_savedmodel(model, path)
-    predict = savedmodel_predict(str(path))  # metrics from the artifact the service will load
-    metrics, probs = evaluate(predict, data.x_test, data.y_test)
-    litert = export_litert(path, data.x_test[:1000])
-    fitted, probs = calibrate_export(config, data, predict, probs)
-    fitted["rejection"]["method"] = REJECTION_METHOD
-    fitted["runtimes"] = {"litert": litert}
-    return metrics, fitted, probs
-
-
 def metadata_for(source: dict, model: keras.Model, version: int, metrics: dict, detector: dict) -> dict:
     """The source's metadata (its classifier, its training, its data) with this export's own figures."""
     return {
@@ -204,12 +188,12 @@ def run(
     model = combine(classifier, detector)
     source = read_metadata(source_dir)
     path = out / source["name"] / str(version or next_version(out / source["name"]))
-    (path / METADATA_FILE).unlink(missing_ok=True)  # incomplete until metadata.json is written, last
-    metrics, fitted, probs = export(model, config, data, path)
+    metrics, fitted, probs, litert = export_checked(model, config, data, path)
+    fitted["rejection"]["method"] = REJECTION_METHOD
     write_report(path / REPORT_DIR, metrics, source["training"]["history"], data.x_test, data.y_test, probs)
     write_reliability(path / REPORT_DIR, probs, data.y_test)
     record = {"from": origin, "features": FEATURES[config.arch], "outliers": outliers, "pen_digits": pen, **summary}
-    meta = {**metadata_for(source, model, int(path.name), metrics, record), **fitted}
+    meta = {**metadata_for(source, model, int(path.name), metrics, record), **fitted, "runtimes": {"litert": litert}}
     meta["size_bytes"] = dir_size(path)
     write_metadata(path, meta)
     print(f"exported {path}: test accuracy {metrics['accuracy']:.4%}, detector best val AUC {summary['best_val_auc']}")

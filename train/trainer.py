@@ -245,6 +245,19 @@ def write_reliability(report_dir: Path, probs: np.ndarray, labels: np.ndarray) -
     reliability_diagram(probs, labels, report_dir / "reliability.png", "MNIST test, calibrated")
 
 
+def export_checked(model: keras.Model, config: TrainConfig, data: Mnist, path: Path) -> tuple:
+    """SavedModel and LiteRT file at `path`, evaluated and calibrated as exported: (metrics, fitted calibration and
+    rejection, calibrated test probabilities, the LiteRT file's record)."""
+    (path / METADATA_FILE).unlink(missing_ok=True)  # re-exporting a version: it is incomplete until the end
+    export_savedmodel(model, path)
+    # Metrics come from the exported artifact, so they are what the service will get.
+    predict = savedmodel_predict(str(path))
+    metrics, probs = evaluate(predict, data.x_test, data.y_test)
+    litert = export_litert(path, data.x_test[:1000])  # checked against the SavedModel
+    fitted, probs = calibrate_export(config, data, predict, probs)
+    return metrics, fitted, probs, litert
+
+
 def run(config: TrainConfig, data: Mnist | None = None) -> RunResult:
     """Train, export to out/<name>/<version>/, evaluate the exported model on the test set, report.
 
@@ -257,13 +270,7 @@ def run(config: TrainConfig, data: Mnist | None = None) -> RunResult:
     base = Path(config.out) / config.name
     version = config.version or next_version(base)
     path = base / str(version)
-    (path / METADATA_FILE).unlink(missing_ok=True)  # re-exporting a version: it is incomplete until the end
-    export_savedmodel(model, path)
-    # Metrics come from the exported artifact, so they are what the service will get.
-    predict = savedmodel_predict(str(path))
-    metrics, probs = evaluate(predict, data.x_test, data.y_test)
-    litert = export_litert(path, data.x_test[:1000])  # checked against the SavedModel
-    fitted, probs = calibrate_export(config, data, predict, probs)
+    metrics, fitted, probs, litert = export_checked(model, config, data, path)
     if config.report:
         from train.report import write_report  # matplotlib only when a report is wanted
 
