@@ -889,3 +889,17 @@ def test_a_position_that_is_not_a_digit_shows_as_a_question_mark(page, live_serv
     page.get_by_test_id("prediction").locator("button").nth(1).click()
     expect(page.get_by_test_id("confidence")).to_have_text("Digit 2 of 2: not a digit (best guess 2, 40%)")
     assert probabilities(page) == pytest.approx(other, abs=1e-4)
+
+
+# A triangle, one stroke: nothing a digit looks like (cnn v2 answers a triangle not_a_digit, confidence 0.10)
+TRIANGLE = [[(0.5, 0.2), (0.78, 0.78), (0.22, 0.78), (0.5, 0.2)]]
+
+
+def test_the_shipped_model_says_a_drawing_is_not_a_digit(page, live_server):
+    """Issue 14 end to end: real mouse strokes, the real model, its own threshold: the page says it is not a digit."""
+    open_page(page, live_server)
+    draw(page, TRIANGLE)
+    wait_idle(page)
+    expect(page.get_by_test_id("status")).to_contain_text("doesn't look like a digit")
+    expect(page.get_by_test_id("prediction")).to_have_text("?")
+    expect(page.get_by_test_id("pad-readout")).to_have_class(re.compile(r"\bis-refused\b"))
