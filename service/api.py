@@ -155,7 +155,9 @@ def models():
 @bp.get("/v1/models/<name>/templates")
 def templates(name: str):
     predictor = registry().get(name)
-    weights = inside_of(predictor).templates(predictor.info.metadata.get("parameters"))
+    metadata = predictor.info.metadata  # the classifier's own weights: a "not a digit" detector's are not templates
+    classifier = metadata.get("parameters", 0) - metadata.get("detector", {}).get("parameters", 0)
+    weights = inside_of(predictor).templates(classifier)
     return jsonify({"model": {"name": predictor.info.name, "version": predictor.info.version}, "templates": weights})
 
 

@@ -193,6 +193,7 @@ def run(
     write_report(path / REPORT_DIR, metrics, source["training"]["history"], data.x_test, data.y_test, probs)
     write_reliability(path / REPORT_DIR, probs, data.y_test)
     record = {"from": origin, "features": FEATURES[config.arch], "outliers": outliers, "pen_digits": pen, **summary}
+    record["parameters"] = int(model.count_params() - classifier.count_params())  # the detector's own
     meta = {**metadata_for(source, model, int(path.name), metrics, record), **fitted, "runtimes": {"litert": litert}}
     meta["size_bytes"] = dir_size(path)
     write_metadata(path, meta)
