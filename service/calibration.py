@@ -25,6 +25,19 @@ def temper(probs: np.ndarray, temperature: float) -> np.ndarray:
     return out / out.sum(axis=1, keepdims=True)
 
 
+def classifier_part(mixed: np.ndarray) -> np.ndarray:
+    """A detector export's softmax s*p + (1 - s)/10 [N, 10] -> p, the classifier's own [N, 10] float64.
+
+    Its smallest entry is s*min(p) + (1 - s)/10: taking min(p) as 0 (a softmax's smallest of ten is
+    near it) and subtracting it leaves s*(p - min(p)), whatever s; normalised, that is p. A row with nothing left
+    (s = 0) is uniform."""
+    mixed = np.asarray(mixed, np.float64)
+    spread = mixed - mixed.min(axis=1, keepdims=True)  # [N, 10], s*(p - min p)
+    total = spread.sum(axis=1, keepdims=True)
+    uniform = np.full_like(spread, 0.1)
+    return np.divide(spread, total, out=uniform, where=total > 0)
+
+
 def is_digit(probs: np.ndarray, threshold: float) -> np.ndarray:
     """Calibrated probabilities [N, 10] -> bool [N]: is the top probability at least the threshold."""
     return np.asarray(probs).max(axis=1) >= threshold

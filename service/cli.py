@@ -70,25 +70,43 @@ def serve(argv: list[str] | None = None) -> int:
     return 0  # not reached
 
 
-def _report(path: Path, readings, as_json: bool) -> str:
-    """One file's line: `FILE: 427 (4 99.8%, 2 97.1%, 7 99.9%)`, or `FILE: 7 (99.9%)` for one digit; with
-    `as_json` the first digit's fields (as before numbers were read) and `number` and `digits`."""
-    first = readings[0]
-    number = "".join(str(r.digit) for r in readings)
-    if not as_json:
-        if len(readings) == 1:
-            return f"{path}: {number} ({first.confidence:.1%})"
-        return f"{path}: {number} ({', '.join(f'{r.digit} {r.confidence:.1%}' for r in readings)})"
+def _report(path: Path, readings, accepted, as_json: bool) -> str:
+    """One file's line: `FILE: 427 (4 99.8%, 2 97.1%, 7 99.9%)`, or `FILE: 7 (99.9%)` for one digit, a position
+    that is not a digit as `?` (`FILE: 4?7 (4 99.8%, ? 31.0%, 7 99.9%)`); with `as_json` the first digit's fields
+    (as before numbers were read), `number` (null where a position is not a digit) and `digits`, as /predict."""
+    from service.errors import NotADigit
 
-    def fields(r) -> dict:
-        return {
-            "digit": r.digit,
+    digits = [r.digit if ok else None for r, ok in zip(readings, accepted, strict=True)]
+    number = None if None in digits else "".join(map(str, digits))
+    if not as_json:
+        shown = ["?" if d is None else str(d) for d in digits]
+        if len(readings) == 1:
+            return f"{path}: {shown[0]} ({readings[0].confidence:.1%})"
+        each = ", ".join(f"{d} {r.confidence:.1%}" for d, r in zip(shown, readings, strict=True))
+        return f"{path}: {''.join(shown)} ({each})"
+
+    def fields(r, digit: int | None) -> dict:
+        out = {
+            "digit": digit,
             "confidence": round(r.confidence, 6),
             "probabilities": [round(float(p), 6) for p in r.probabilities],
         }
+        return out if digit is not None else out | {"reason": NotADigit.code}
 
-    digits = [{**fields(r), "box": r.box._asdict()} for r in readings]
-    return json.dumps({"file": str(path), **fields(first), "number": number, "digits": digits})
+    entries = [{**fields(r, d), "box": r.box._asdict()} for r, d in zip(readings, digits, strict=True)]
+    return json.dumps({"file": str(path), **fields(readings[0], digits[0]), "number": number, "digits": entries})
+
+
+def _accepted(readings, predictor) -> list[bool]:
+    """Which readings are digits at all (the model's threshold); none: NotADigit, as /predict answers 422."""
+    import numpy as np
+
+    from service.errors import NotADigit
+
+    accepted = predictor.is_digit(np.stack([r.probabilities for r in readings])).tolist()
+    if not any(accepted):
+        raise NotADigit("this does not look like a digit")
+    return accepted
 
 
 def predict(argv: list[str] | None = None) -> int:
@@ -118,9 +136,10 @@ def predict(argv: list[str] | None = None) -> int:
         try:
             image = decode_sized(path.read_bytes(), settings.max_image_pixels)
             (readings,) = read([image], predictor, settings.max_digits, reader=reader)
+            accepted = _accepted(readings, predictor)
         except (OSError, ApiError) as e:
             failures += 1
             print(f"{path}: error: {getattr(e, 'message', e)}", file=sys.stderr)
             continue
-        print(_report(path, readings, args.json))
+        print(_report(path, readings, accepted, args.json))
     return 1 if failures else 0

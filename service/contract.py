@@ -71,6 +71,9 @@ FINE_TUNED_FROM = "fine_tuned_from"
 # A "not a digit" detector inside an export (train/detector.py): its layers' names start with this; they are not
 # the classifier's, and the page that shows the network's layers leaves them out.
 DETECTOR = "detector"
+# Its export answers s*p + (1 - s)/10 (p: the classifier's softmax, s: how digit-like the image is), and its
+# metadata's rejection method is this: the top of that mixed softmax, under a threshold, is "not a digit".
+DETECTOR_METHOD = "detector_max_softmax"
 
 
 class ModelLoadError(RuntimeError):

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from service import reader
-from service.calibration import is_digit, temper
-from service.contract import ModelLoadError, complete_versions, latest_version, read_metadata
+from service.calibration import classifier_part, is_digit, temper
+from service.contract import DETECTOR_METHOD, ModelLoadError, complete_versions, latest_version, read_metadata
 from service.errors import UnknownModel
 from service.runtimes import RUNTIMES, load_runtime
 
@@ -45,6 +45,7 @@ class Predictor:
         # uncalibrated, refusing nothing.
         self.temperature = float(metadata.get("calibration", {}).get("temperature", 1.0))
         self.threshold = float(metadata.get("rejection", {}).get("threshold", 0.0))
+        self.mixed = metadata.get("rejection", {}).get("method") == DETECTOR_METHOD  # answers s*p + (1 - s)/10
         self.warm_up()
         log.info(
             "loaded %s v%s (%s) from %s in %.2fs",
@@ -66,6 +67,14 @@ class Predictor:
         """float32 [N, 28, 28] in 0..255 (white on black) -> calibrated probabilities float64 [N, 10], each row
         summing to 1 (the runtime's float32 softmax sums to 1 only within float32 rounding)."""
         return temper(self.runtime.predict(images), self.temperature)
+
+    def predict_parts(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float32 [N, 28, 28] -> (predict()'s probabilities, the classifier's own [N, 10]). The two differ for an
+        export with a "not a digit" detector: segmentation weighs where digits are by the classifier's own
+        confidence, which a piece less digit-like than its whole should not sway."""
+        raw = self.runtime.predict(images)
+        answer = temper(raw, self.temperature)
+        return answer, (classifier_part(raw) if self.mixed else answer)
 
     def is_digit(self, probabilities: np.ndarray) -> np.ndarray:
         """Calibrated probabilities [N, 10] -> bool [N]: confident enough to be read as a digit at all."""

@@ -47,11 +47,13 @@ class Reading:
 @dataclass
 class _Candidates:
     """One group of ink on its way: its candidate digits (segmentation.candidates()'s keys), and the model input
-    and probabilities of those read so far."""
+    and probabilities of those read so far, with the classifier's own (Predictor.predict_parts()), which
+    segmentation weighs."""
 
     group: Group
     found: Candidates
     read: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    own: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     reads: list[Read] | None = None  # the line reader's digits in the group (service/reader.py), if asked
     narrow: bool = False  # cut only because the line reader surely reads several digits in it (_several())
 
@@ -67,9 +69,9 @@ class _Candidates:
         if reader is not None:
             self.reads = self.reads or reader.read(self.group.ink)
             hints = [(a.columns[1] + b.columns[0]) / 2 for a, b in pairwise(self.reads)]
-        whole = self.read.pop((0, 1))
+        whole, own = self.read.pop((0, 1)), self.own.pop((0, 1))
         self.found = segmentation.candidates(self.group, hints)
-        self.read[self.whole] = whole
+        self.read[self.whole], self.own[self.whole] = whole, own
 
     def digits(self) -> list[tuple[Box, np.ndarray, np.ndarray]]:
         """Each digit of the group, left to right: its box (in the gray image), model input and probabilities.
@@ -81,13 +83,12 @@ class _Candidates:
         reader reads other digits than the model does in those pieces, its digits are taken: pieces cut from
         digits whose strokes cross carry bits of their neighbours, the reader saw the group whole. A single digit
         stays the model's, which reads one digit better than the reader."""
-        probabilities = {key: p for key, (_, p) in self.read.items()}
-        split = segmentation.choose(self.group, self.found, probabilities)
+        split = segmentation.choose(self.group, self.found, self.own)
         reads = self.reads
-        whole = float(self.read[self.whole][1].max())
+        whole = float(self.own[self.whole].max())
         surest = max(SURE, whole)
         if reads and len(reads) != len(split) and (len(split) > 1 or min(r.confidence for r in reads) >= surest):
-            counted = segmentation.choose(self.group, self.found, probabilities, len(reads))
+            counted = segmentation.choose(self.group, self.found, self.own, len(reads))
             if counted is None:  # no split into that many: the reader's digits in the columns it puts them
                 return [(*self._columns(r.columns), r.probabilities) for r in reads]
             split = counted
@@ -132,7 +133,7 @@ def read(
             pages.append(_layout(gray, size, max_digits))
     groups = [group for page in pages for group in page.groups]
     _predict(predictor, groups)  # every group as one digit: one call for the whole request
-    wide = [group for group in groups if segmentation.worth_cutting(group.group, group.read[(0, 1)][1])]
+    wide = [group for group in groups if segmentation.worth_cutting(group.group, group.own[(0, 1)])]
     if reader is not None:  # narrower groups that the line reader surely reads as several digits: a 1 that touches
         cut = {id(group) for group in wide}
         wide += [group for group in groups if id(group) not in cut and _several(group, reader)]
@@ -148,7 +149,7 @@ def read(
 
 def _several(group: _Candidates, reader: Reader) -> bool:
     """Does the line reader surely read several digits in a group too narrow to be worth cutting otherwise?"""
-    if not segmentation.worth_asking(group.group, group.read[(0, 1)][1]):
+    if not segmentation.worth_asking(group.group, group.own[(0, 1)]):
         return False
     group.reads = reader.read(group.group.ink)
     group.narrow = len(group.reads) > 1 and min(r.confidence for r in group.reads) >= SURE
@@ -175,8 +176,9 @@ def _predict(predictor, groups: list[_Candidates]) -> None:
     if not todo:
         return
     x = np.stack([digit_input(group.found.regions[key].ink) for group, key in todo])
-    for (group, key), row, p in zip(todo, x, predictor.predict(x), strict=True):
-        group.read[key] = (row, p)
+    answers, own = predictor.predict_parts(x)
+    for (group, key), row, p, q in zip(todo, x, answers, own, strict=True):
+        group.read[key], group.own[key] = (row, p), q
 
 
 def _readings(page: _Page, max_digits: int) -> list[Reading]:

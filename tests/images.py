@@ -22,6 +22,14 @@ def drawn_one(size: int = 280, width: int = 18, dark_on_light: bool = True) -> I
     return image
 
 
+def triangle(size: int = 280, width: int = 18) -> Image.Image:
+    """A triangle's outline, dark on white: a shape, not a digit (the browser test draws the same)."""
+    image = Image.new("L", (size, size), 255)
+    corners = [(0.5, 0.2), (0.78, 0.78), (0.22, 0.78), (0.5, 0.2)]
+    ImageDraw.Draw(image).line([(x * size, y * size) for x, y in corners], fill=0, width=width, joint="curve")
+    return image
+
+
 def mnist_as_image(digit: np.ndarray, scale: int = 10, invert: bool = True) -> Image.Image:
     """A 28x28 MNIST digit enlarged `scale` times; inverted means dark ink on white paper."""
     image = Image.fromarray(255 - digit if invert else digit, mode="L")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.calibration import expected_calibration_error, is_digit, temper
+from service.calibration import classifier_part, expected_calibration_error, is_digit, temper
 from train.calibration import REFUSE_DIGITS, calibrate, fit_temperature, rejection_threshold
 
 
@@ -32,6 +32,23 @@ def test_temperature_one_changes_nothing_and_others_keep_the_order():
         np.testing.assert_allclose(tempered.sum(axis=1), 1.0)
         assert (tempered.argmax(axis=1) == probs.argmax(axis=1)).all()
         assert (tempered.max(axis=1) < probs.max(axis=1)).all() == (t > 1)
+
+
+@pytest.mark.parametrize("likeness", [1.0, 0.9, 0.3, 1e-3])
+def test_classifier_part_undoes_the_detector_mix(likeness):
+    """s*p + (1 - s)/10 -> p, exactly where p's smallest entry is 0, else p less its smallest, renormalised."""
+    p = softmax(np.random.default_rng(1).normal(0, 4, (500, 10)))
+    smallest = p.min(axis=1, keepdims=True)
+    expected = (p - smallest) / (1 - 10 * smallest)
+    got = classifier_part(likeness * p + (1 - likeness) / 10)
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+    assert (got.argmax(axis=1) == p.argmax(axis=1)).all() and np.allclose(got.sum(axis=1), 1)
+    one_hot = np.eye(10)[[3, 7]]  # a softmax that is sure: recovered exactly
+    np.testing.assert_allclose(classifier_part(likeness * one_hot + (1 - likeness) / 10), one_hot, atol=1e-9)
+
+
+def test_classifier_part_of_nothing_digit_like_is_uniform():
+    np.testing.assert_allclose(classifier_part(np.full((2, 10), 0.1)), np.full((2, 10), 0.1))
 
 
 def test_temper_matches_dividing_the_logits():

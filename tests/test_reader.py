@@ -178,6 +178,10 @@ class Ones:
         p[:, 1] = self.sure
         return p
 
+    def predict_parts(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = self.predict(images)
+        return p, p
+
 
 def narrow_pair() -> np.ndarray:
     """Two upright strokes joined along the bottom, 72 px wide and 100 high: too narrow to be worth cutting unless

@@ -87,3 +87,23 @@ def test_refuses_held_out_non_digits_and_few_mnist_digits(shipped, full_mnist):
     refused = 1 - model.is_digit(model.predict(others)).mean()
     digits_refused = 1 - model.is_digit(model.predict(full_mnist.x_test.astype(np.float32))).mean()
     assert refused >= REFUSES[name] and digits_refused <= 0.01  # 0.5% of validation digits, and some slack
+
+
+def test_a_detector_export_gives_back_its_classifiers_own_probabilities(shipped, fixture_data):
+    """Segmentation weighs the classifier's own probabilities (Predictor.predict_parts()): for an export with a
+    "not a digit" detector they are those of the model it was built from (its metadata's detector.from), the
+    trusted reference, to within the classifier's smallest probability."""
+    from service.predictor import Predictor
+
+    name, path = shipped
+    source = read_metadata(path).get("detector", {}).get("from")
+    if source is None:  # a model without a detector: its own probabilities are its answers
+        model = Predictor(path)
+        answers, own = model.predict_parts(fixture_data.x_test.astype(np.float32))
+        np.testing.assert_array_equal(answers, own)
+        return
+    x = fixture_data.x_test.astype(np.float32)
+    _, own = Predictor(path).predict_parts(x)
+    reference = Predictor(MODELS / name / str(source["version"])).predict(x)
+    assert (own.argmax(axis=1) == reference.argmax(axis=1)).all()
+    assert abs(own - reference).max() <= 0.01

@@ -11,10 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from service.contract import REPORT_DIR, read_metadata, write_metadata
+from service.contract import DETECTOR_METHOD, REPORT_DIR, read_metadata, write_metadata
 from train.config import config_of
 from train.data import load_mnist
-from train.detector import REJECTION_METHOD
 from train.evaluate import predict_in_batches, savedmodel_predict
 from train.trainer import calibrate_export, write_reliability
 
@@ -28,7 +27,7 @@ def recalibrate(model_dir: Path, data_dir: str | None) -> dict:
     if not fitted:
         raise ValueError(f"{model_dir} was trained without validation images: nothing to calibrate on")
     if "detector" in metadata:  # an export of train.detector: its threshold is on the detector-mixed softmax
-        fitted["rejection"]["method"] = REJECTION_METHOD
+        fitted["rejection"]["method"] = DETECTOR_METHOD
     if (model_dir / REPORT_DIR).is_dir():
         write_reliability(model_dir / REPORT_DIR, probs, data.y_test)
     write_metadata(model_dir, {**metadata, **fitted})

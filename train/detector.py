@@ -31,6 +31,7 @@ import tensorflow as tf
 from service.contract import (
     CLASSES,
     DETECTOR,
+    DETECTOR_METHOD,
     REPORT_DIR,
     SIDE,
     next_version,
@@ -45,7 +46,6 @@ from train.trainer import dir_size, export_checked, metrics_block, write_reliabi
 
 FEATURES = {"softmax": "flatten", "mlp": "dropout2", "cnn": "dropout3"}  # the last layer before the output
 HIDDEN = 128  # the head's one hidden layer, on the classifier's features and the branch's
-REJECTION_METHOD = "detector_max_softmax"  # metadata.json: the max softmax of the detector-mixed output
 PREFIX = DETECTOR  # the head's layer names start with it (service/inside.py leaves them out)
 
 
@@ -189,7 +189,7 @@ def run(
     source = read_metadata(source_dir)
     path = out / source["name"] / str(version or next_version(out / source["name"]))
     metrics, fitted, probs, litert = export_checked(model, config, data, path)
-    fitted["rejection"]["method"] = REJECTION_METHOD
+    fitted["rejection"]["method"] = DETECTOR_METHOD
     write_report(path / REPORT_DIR, metrics, source["training"]["history"], data.x_test, data.y_test, probs)
     write_reliability(path / REPORT_DIR, probs, data.y_test)
     record = {"from": origin, "features": FEATURES[config.arch], "outliers": outliers, "pen_digits": pen, **summary}

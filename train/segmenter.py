@@ -88,7 +88,8 @@ def example(group, truth: str, predictor) -> Example:
 
     found = segmentation.candidates(group) if group.wide else segmentation.Candidates([], {(0, 1): group.region})
     keys = list(found.regions)
-    read = predictor.predict(np.stack([digit_input(found.regions[k].ink) for k in keys]))
+    # the classifier's own probabilities, as reading.read() weighs them
+    _, read = predictor.predict_parts(np.stack([digit_input(found.regions[k].ink) for k in keys]))
     probabilities = dict(zip(keys, read, strict=True))
     lines = [None, *found.lines, None]
     end = len(lines) - 1
