@@ -21,8 +21,9 @@ RUN python -m venv --without-pip /opt/venv \
 # through this image); numpy's Fortran wrapper generator and build helpers; every package's test suite and test
 # helpers, C sources, headers and type stubs; gevent's libuv loop (it runs libev); SQLAlchemy's dialects for
 # databases we do not support and its optional compiled speed-ups (9 MB: it runs the same modules as Python, and a
-# correction makes a couple of queries); Pillow's AVIF decoder, font rendering and Tk bridge with their libraries
-# (9 MB: uploads are PNG, JPEG, GIF, BMP, WebP or TIFF, and no text is drawn). Then compiled ahead: a read-only root
+# correction makes a couple of queries); Pillow's AVIF decoder, font rendering, Tk bridge and
+# colour management with their libraries (10 MB: uploads are PNG, JPEG, GIF, BMP, WebP or TIFF, no text is drawn and
+# no ICC profile applied); numpy's static libraries for C extensions. Then compiled ahead: a read-only root
 # file system cannot take .pyc files later.
 WORKDIR /opt/venv/lib/python3.11/site-packages
 RUN rm -r ai_edge_litert/libLiteRt.so ai_edge_litert/libLiteRtWebGpuAccelerator.so ai_edge_litert/tools \
@@ -34,6 +35,7 @@ RUN rm -r ai_edge_litert/libLiteRt.so ai_edge_litert/libLiteRtWebGpuAccelerator.
         -o -name '*.hpp' -o -path './sqlalchemy/*_cy.cpython-*.so' \) -delete \
     && rm PIL/_avif.*.so PIL/_imagingft.*.so PIL/_imagingtk.*.so pillow.libs/libavif-* pillow.libs/libbrotli* \
         pillow.libs/libfreetype-* pillow.libs/libharfbuzz-* pillow.libs/libpng16-* \
+        PIL/_imagingcms.*.so pillow.libs/liblcms2-* numpy/_core/lib/*.a numpy/random/lib/*.a \
     && python -m compileall -q /opt/venv/lib
 
 # The default image runs the models with LiteRT: their model.tflite and metadata.json, not their SavedModels (8 MB).

@@ -6,6 +6,7 @@ import numpy as np
 from flask import Blueprint, Request, current_app, jsonify, request
 
 from service import inputs, inside
+from service.contract import classifier_parameters
 from service.errors import BadRequest, NotADigit, UnsupportedMediaType
 from service.inside import Inside, parse_include, saliency
 from service.observability import record_predictions
@@ -155,9 +156,8 @@ def models():
 @bp.get("/v1/models/<name>/templates")
 def templates(name: str):
     predictor = registry().get(name)
-    metadata = predictor.info.metadata  # the classifier's own weights: a "not a digit" detector's are not templates
-    classifier = metadata.get("parameters", 0) - metadata.get("detector", {}).get("parameters", 0)
-    weights = inside_of(predictor).templates(classifier)
+    # the classifier's own weights: a "not a digit" detector's are not templates
+    weights = inside_of(predictor).templates(classifier_parameters(predictor.info.metadata))
     return jsonify({"model": {"name": predictor.info.name, "version": predictor.info.version}, "templates": weights})
 
 

@@ -76,6 +76,11 @@ DETECTOR = "detector"
 DETECTOR_METHOD = "detector_max_softmax"
 
 
+def classifier_parameters(metadata: dict) -> int:
+    """The classifier's own weights: metadata's "parameters" less a "not a digit" detector's, if it has one."""
+    return int(metadata.get("parameters", 0)) - int(metadata.get(DETECTOR, {}).get("parameters", 0))
+
+
 class ModelLoadError(RuntimeError):
     """The model directory is missing, incomplete, or breaks the input contract."""
 

@@ -12,7 +12,14 @@ import numpy as np
 
 from service import reader
 from service.calibration import classifier_part, is_digit, temper
-from service.contract import DETECTOR_METHOD, ModelLoadError, complete_versions, latest_version, read_metadata
+from service.contract import (
+    DETECTOR_METHOD,
+    ModelLoadError,
+    classifier_parameters,
+    complete_versions,
+    latest_version,
+    read_metadata,
+)
 from service.errors import UnknownModel
 from service.runtimes import RUNTIMES, load_runtime
 
@@ -134,6 +141,7 @@ class ModelRegistry:
                     "runtime": self._loaded[name].runtime.name if name in self._loaded else None,
                     "architecture": meta.get("architecture"),
                     "parameters": meta.get("parameters"),
+                    "classifier_parameters": classifier_parameters(meta) if "parameters" in meta else None,
                     "test_accuracy": meta.get("metrics", {}).get("test_accuracy"),
                     "input": meta.get("contract", {}).get("input"),
                     "preprocessing": meta.get("contract", {}).get("preprocessing"),

@@ -283,6 +283,8 @@ def test_models_lists_bundled_models_without_loading_them(client):
     meta = json.loads((MODELS_DIR / "softmax" / str(softmax["version"]) / "metadata.json").read_text())
     assert softmax["loaded"] is False and softmax["test_accuracy"] == meta["metrics"]["test_accuracy"]
     assert softmax["input"]["shape"] == [None, 28, 28]
+    # softmax regression's own weights are 784 x 10 and 10 biases, however many its "not a digit" detector adds
+    assert softmax["classifier_parameters"] == 784 * 10 + 10 <= softmax["parameters"]
 
 
 def test_openapi_describes_the_api(client):

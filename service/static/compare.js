@@ -43,7 +43,9 @@
     title.id = `compare-${model.name}`;
     card.setAttribute("aria-labelledby", title.id);
     const facts = [`${model.name} v${model.version}`];
-    if (model.parameters) facts.push(t("compare.weights", { count: number(model.parameters, 0) }));
+    // the classifier's own weights, which the card describes (a "not a digit" detector's are not counted)
+    const weights = model.classifier_parameters ?? model.parameters;
+    if (weights) facts.push(t("compare.weights", { count: number(weights, 0) }));
     if (typeof model.test_accuracy === "number") {
       facts.push(t("compare.accuracy", { percent: percent.format(model.test_accuracy) }));
     }

@@ -246,7 +246,8 @@ def test_compare_models_reads_the_drawing_with_all_three(probe, live_server, mod
     for i, name in enumerate(["softmax", "mlp", "cnn"]):
         card = cards.nth(i)
         expect(card.get_by_role("heading", level=3)).to_have_text(TITLES[name])
-        expect(card).to_contain_text(f"{by_name[name]['parameters']:,} weights")
+        # the classifier's own weights, which the card describes: not those of a "not a digit" detector beside it
+        expect(card).to_contain_text(f"{by_name[name]['classifier_parameters']:,} weights")
         expect(card.get_by_test_id("compare-answer")).to_have_text(re.compile(r"^\d+$"))
         expect(card.locator(".mini-prob")).to_have_count(10)
     wait_idle(page)
