@@ -146,6 +146,7 @@ def index_block() -> str:
 
 HEADLINE_SOURCES = {  # result: the headline figures made from it
     "canvas_eval": "canvas accuracy",
+    "ood_eval": "not a digit",
     "serve_bench": "latency, throughput, memory and start time",
     "soak": "soak",
     "faults": "worker replacement",
@@ -156,7 +157,7 @@ HEADLINE_SOURCES = {  # result: the headline figures made from it
 def headline_block() -> str:
     """A few figures for someone deciding whether to use the service, each from a recorded result."""
     r = {name: load(name) for name in HEADLINE_SOURCES}
-    lines = [accuracy_line(r["canvas_eval"])]
+    lines = [accuracy_line(r["canvas_eval"]) + refusal_text(r["ood_eval"])]
     if r["serve_bench"]:
         lines += speed_lines(r["serve_bench"])
     if r["soak"] and r["faults"]:
@@ -180,6 +181,18 @@ def accuracy_line(canvas: dict | None) -> str:
     if canvas:
         text += f"; **{canvas['accuracy']:.2%}** of {canvas['images']:,} re-drawings of them as canvas drawings"
     return text + "."
+
+
+def refusal_text(ood: dict | None) -> str:
+    """The default model's "not a digit": how much of the held-out non-digits and of MNIST test it refuses."""
+    m = next((m for m in (ood or {}).get("models", []) if m["model"]["name"] == DEFAULT_MODEL), None)
+    if m is None or not m["threshold"]:
+        return ""
+    refused = m["refused_at_threshold"]
+    return (
+        f' It answers "not a digit" to **{refused["all_nondigits"]:.1%}** of held-out non-digits (scripts, fonts '
+        f"and shapes it never trained on) and to {refused['mnist_test']:.2%} of the MNIST test digits."
+    )
 
 
 def speed_lines(bench: dict) -> list[str]:
