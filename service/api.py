@@ -76,7 +76,7 @@ def answer(readings: list[Reading], predictor: Predictor, include_input: bool, b
 
     A single image in which nothing is a digit is refused (NotADigit); in a batch, it is an answer whose number
     is None, so that one scribble does not fail the others."""
-    accepted = predictor.is_digit(np.stack([r.probabilities for r in readings]))
+    accepted = predictor.is_digit(np.stack([r.probabilities for r in readings]), in_number=len(readings) > 1)
     digits = [digit_entry(r, bool(ok), include_input) for r, ok in zip(readings, accepted, strict=True)]
     for entry, fields in zip(digits, extra, strict=True):
         entry.update(fields)

@@ -103,7 +103,8 @@ def _accepted(readings, predictor) -> list[bool]:
 
     from service.errors import NotADigit
 
-    accepted = predictor.is_digit(np.stack([r.probabilities for r in readings])).tolist()
+    accepted = predictor.is_digit(np.stack([r.probabilities for r in readings]), in_number=len(readings) > 1)
+    accepted = accepted.tolist()
     if not any(accepted):
         raise NotADigit("this does not look like a digit")
     return accepted

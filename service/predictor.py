@@ -52,6 +52,8 @@ class Predictor:
         # uncalibrated, refusing nothing.
         self.temperature = float(metadata.get("calibration", {}).get("temperature", 1.0))
         self.threshold = float(metadata.get("rejection", {}).get("threshold", 0.0))
+        # a position of a number: lower (train/calibration.py's REFUSE_IN_NUMBER); a model without one uses the above
+        self.threshold_in_number = float(metadata.get("rejection", {}).get("threshold_in_number", self.threshold))
         self.mixed = metadata.get("rejection", {}).get("method") == DETECTOR_METHOD  # answers s*p + (1 - s)/10
         self.warm_up()
         log.info(
@@ -83,9 +85,10 @@ class Predictor:
         answer = temper(raw, self.temperature)
         return answer, (classifier_part(raw) if self.mixed else answer)
 
-    def is_digit(self, probabilities: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities [N, 10] -> bool [N]: confident enough to be read as a digit at all."""
-        return is_digit(probabilities, self.threshold)
+    def is_digit(self, probabilities: np.ndarray, in_number: bool = False) -> np.ndarray:
+        """Calibrated probabilities [N, 10] -> bool [N]: confident enough to be read as a digit at all; `in_number`:
+        as the positions of one number (several digits read in one image)."""
+        return is_digit(probabilities, self.threshold_in_number if in_number else self.threshold)
 
 
 class ModelRegistry:

@@ -72,7 +72,7 @@ class FakePredictor:
         self.refuse = refuse
         self.calls: list = []
 
-    def is_digit(self, probabilities):
+    def is_digit(self, probabilities, in_number=False):
         import numpy as np
 
         return ~np.isin(probabilities.argmax(axis=1), list(self.refuse))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from service.calibration import classifier_part, expected_calibration_error, is_digit, temper
-from train.calibration import REFUSE_DIGITS, calibrate, fit_temperature, rejection_threshold
+from train.calibration import REFUSE_DIGITS, REFUSE_IN_NUMBER, calibrate, fit_temperature, rejection_threshold
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -87,5 +87,7 @@ def test_calibrate_records_what_it_fitted_and_what_it_refuses():
     assert fitted["calibration"]["temperature"] == pytest.approx(2.0, rel=0.1)
     rejection = fitted["rejection"]
     assert rejection["validation"]["digits_refused"] == pytest.approx(REFUSE_DIGITS, abs=0.002)
+    assert rejection["validation"]["digits_refused_in_number"] == pytest.approx(REFUSE_IN_NUMBER, abs=0.001)
+    assert rejection["threshold_in_number"] < rejection["threshold"]
     assert rejection["validation"]["nondigits_refused"] > 0.9
     assert 0 < rejection["threshold"] < rejection["unsure_below"] <= 1
