@@ -68,6 +68,11 @@ def evaluate(predictor, digits: dict[str, tuple[np.ndarray, np.ndarray]], others
             "all_nondigits": round(float(np.mean(every_other < threshold)), 4),
         },
         "nondigits_refused_at_1pct_digits": round(float(np.mean(every_other < at_one_percent)), 4),
+        # as a position of a number (Predictor.is_digit(in_number=True)): its own, lower threshold
+        "refused_in_number": {
+            **{name: refused(p, predictor.threshold_in_number) for name, p in p_digits.items()},
+            "all_nondigits": round(float(np.mean(every_other < predictor.threshold_in_number)), 4),
+        },
         "ece": {
             name: round(expected_calibration_error(p_digits[name], labels), 4) for name, (_, labels) in digits.items()
         },

@@ -515,18 +515,26 @@ def ood_eval(r: dict) -> list[str]:
     sources = list(r["nondigits_per_source"])
     head = [
         "| model | AUROC | refused at its threshold: MNIST test / canvas / held-out non-digits | "
-        "non-digits refused at 1% of MNIST refused | ECE MNIST / canvas |",
-        "|---|---|---|---|---|",
+        "as a position of a number | non-digits refused at 1% of MNIST refused | ECE MNIST / canvas |",
+        "|---|---|---|---|---|---|",
     ]
     rows = [
         f"| `{m['model']['name']}` v{m['model']['version']} | {m['auroc']:.3f} | "
         f"{m['refused_at_threshold']['mnist_test']:.1%} / {m['refused_at_threshold']['canvas']:.1%} / "
-        f"{m['refused_at_threshold']['all_nondigits']:.1%} (threshold {m['threshold']:.3g}) | "
+        f"{m['refused_at_threshold']['all_nondigits']:.1%} (threshold {m['threshold']:.3g}) | {in_number(m)} | "
         f"{m['nondigits_refused_at_1pct_digits']:.1%} | {m['ece']['mnist_test']:.2%} / {m['ece']['canvas']:.2%} |"
         for m in r["models"]
     ]
     per = ", ".join(f"{name} {n:,}" for name, n in r["nondigits_per_source"].items())
     return [*head, *rows, "", f"Held-out non-digits ({len(sources)} sources): {per}."]
+
+
+def in_number(m: dict) -> str:
+    """The same three shares at the threshold for a position of a number; a result from before it: n/a."""
+    r = m.get("refused_in_number")
+    if not r:
+        return "n/a"
+    return f"{r['mnist_test']:.1%} / {r['canvas']:.1%} / {r['all_nondigits']:.1%}"
 
 
 NUMBER_GROUPS = (("by_length", "{} digits"), ("by_gap", "gap: {}"), ("by_medium", "medium: {}"))
