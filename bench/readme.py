@@ -191,7 +191,8 @@ def refusal_text(ood: dict | None) -> str:
     refused = m["refused_at_threshold"]
     return (
         f' It answers "not a digit" to **{refused["all_nondigits"]:.1%}** of held-out non-digits (scripts, fonts '
-        f"and shapes it never trained on) and to {refused['mnist_test']:.2%} of the MNIST test digits."
+        f"and shapes it never trained on), and to {refused['mnist_test']:.2%} of the MNIST test digits and "
+        f"{refused['canvas']:.1%} of their canvas re-drawings."
     )
 
 
