@@ -68,6 +68,8 @@ _PLAIN_CHUNKS = {b"sRGB": 1, b"gAMA": 4, b"pHYs": 9, b"cHRM": 32}
 # triple a big photo's memory while it is decoded.
 STORED_FROM, STORED_UP_TO = 64 * 1024, 16 << 20
 _IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_STORED_BLOCK = 65535  # the most a stored deflate block holds
+_STORED_HEADER = struct.Struct("<BHH")  # BFINAL (BTYPE 00: stored), LEN, NLEN, byte-aligned
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
@@ -266,9 +268,26 @@ def _stored_png(data: bytes, mode: str) -> bytes:
         raise InvalidImage(f"corrupt or truncated PNG ({e})"[:200]) from e
     if len(rows) != size:
         raise InvalidImage(f"corrupt PNG: {len(rows)} bytes of image data, not {size}")
-    stored = zlib_ng.compress(rows, 0)
+    stored = stored_zlib(rows)
     crc = zlib_ng.crc32(stored, zlib_ng.crc32(b"IDAT"))
     return b"".join((data[:33], len(stored).to_bytes(4, "big"), b"IDAT", stored, crc.to_bytes(4, "big"), _IEND))
+
+
+def stored_zlib(raw: bytes) -> bytes:
+    """`raw` as a zlib stream of deflate's stored blocks (RFC 1950, 1951 3.2.4): a header, blocks of at most 65,535
+    bytes each behind its length and that length's complement, then the Adler-32 of `raw`.
+
+    Written out rather than zlib_ng.compress(raw, 0), which takes 0.79 ms for a 5-digit canvas's 1 MB of rows against
+    0.06 ms for this: a copy and a SIMD checksum."""
+    view, parts = memoryview(raw), [b"\x78\x01"]  # deflate, 32K window, no dictionary, fastest
+    starts = range(0, len(raw), _STORED_BLOCK) or [0]  # an empty stream still has one (final, empty) block
+    for start in starts:
+        block = view[start : start + _STORED_BLOCK]
+        final = start + _STORED_BLOCK >= len(raw)
+        parts.append(_STORED_HEADER.pack(final, len(block), len(block) ^ 0xFFFF))
+        parts.append(block)
+    parts.append(zlib_ng.adler32(raw).to_bytes(4, "big"))
+    return b"".join(parts)
 
 
 def _idat_chunks(data: bytes) -> list[bytes]:

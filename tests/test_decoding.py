@@ -523,3 +523,20 @@ def test_plain_pngs_decode_alike_whether_or_not_zlib_ng_inflates_them(monkeypatc
     for blob in (_noisy_png("RGBA", (60, 40)), encode(drawn_one(size=28, width=3)), _noisy_png("RGB")):
         mode = Image.open(io.BytesIO(blob)).mode
         assert np.array_equal(np.asarray(_load_png(blob, mode)), _pillow_pixels(blob))
+
+
+@pytest.mark.parametrize("size", [0, 1, 65534, 65535, 65536, 3 * 65535 + 7])
+def test_stored_zlib_inflates_to_its_input(size):
+    """The stored-blocks stream libspng is given: Python's own zlib (the reference) inflates it to the bytes, around
+    the 65,535-byte block edges, and checks its Adler-32."""
+    import zlib
+
+    from service.decoding import stored_zlib
+
+    raw = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    stream = stored_zlib(raw)
+    assert zlib.decompress(stream) == raw
+    assert len(stream) == len(raw) + 2 + 5 * max(1, -(-size // 65535)) + 4  # header, block headers, checksum
+    broken = stream[:-1] + bytes([stream[-1] ^ 1])
+    with pytest.raises(zlib.error):
+        zlib.decompress(broken)
