@@ -13,6 +13,7 @@ from service.observability import record_predictions
 from service.openapi import spec
 from service.predictor import ModelRegistry, Predictor
 from service.reading import Reading, read
+from service.reading import accepted as digits_accepted
 
 bp = Blueprint("api", __name__)
 
@@ -76,7 +77,7 @@ def answer(readings: list[Reading], predictor: Predictor, include_input: bool, b
 
     A single image in which nothing is a digit is refused (NotADigit); in a batch, it is an answer whose number
     is None, so that one scribble does not fail the others."""
-    accepted = predictor.is_digit(np.stack([r.probabilities for r in readings]), in_number=len(readings) > 1)
+    accepted = digits_accepted(readings, predictor)
     digits = [digit_entry(r, bool(ok), include_input) for r, ok in zip(readings, accepted, strict=True)]
     for entry, fields in zip(digits, extra, strict=True):
         entry.update(fields)

@@ -99,12 +99,10 @@ def _report(path: Path, readings, accepted, as_json: bool) -> str:
 
 def _accepted(readings, predictor) -> list[bool]:
     """Which readings are digits at all (the model's threshold); none: NotADigit, as /predict answers 422."""
-    import numpy as np
-
     from service.errors import NotADigit
+    from service.reading import accepted as digits_accepted
 
-    accepted = predictor.is_digit(np.stack([r.probabilities for r in readings]), in_number=len(readings) > 1)
-    accepted = accepted.tolist()
+    accepted = digits_accepted(readings, predictor).tolist()
     if not any(accepted):
         raise NotADigit("this does not look like a digit")
     return accepted

@@ -74,6 +74,12 @@ DETECTOR = "detector"
 # Its export answers s*p + (1 - s)/10 (p: the classifier's softmax, s: how digit-like the image is), and its
 # metadata's rejection method is this: the top of that mixed softmax, under a threshold, is "not a digit".
 DETECTOR_METHOD = "detector_max_softmax"
+MAX_SOFTMAX_METHOD = "max_softmax"  # any other export: the top of the classifier's own softmax
+
+
+def rejection_method(metadata: dict) -> str:
+    """The rejection method an export's threshold is fitted for: DETECTOR_METHOD if it has a detector."""
+    return DETECTOR_METHOD if DETECTOR in metadata else MAX_SOFTMAX_METHOD
 
 
 def classifier_parameters(metadata: dict) -> int:

@@ -44,6 +44,13 @@ class Reading:
         return float(self.probabilities.max())
 
 
+def accepted(readings: Sequence[Reading], predictor) -> np.ndarray:
+    """bool [N]: which readings of one image are digits at all, by the model's threshold (Predictor.is_digit()).
+    Several readings are the positions of a number, held to the lower in-number threshold: any refused position
+    refuses the whole number."""
+    return predictor.is_digit(np.stack([r.probabilities for r in readings]), in_number=len(readings) > 1)
+
+
 @dataclass
 class _Candidates:
     """One group of ink on its way: its candidate digits (segmentation.candidates()'s keys), and the model input

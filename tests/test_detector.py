@@ -9,6 +9,7 @@ from service.contract import read_metadata
 from service.predictor import Predictor
 from tests.test_train import quick_config
 from train import detector
+from train.calibrate import recalibrate
 from train.nondigits import dataset
 from train.trainer import run
 
@@ -53,3 +54,11 @@ def test_metadata_records_the_detector_and_its_threshold(source, with_detector):
     assert meta["rejection"]["method"] == "detector_max_softmax" and 0 < meta["rejection"]["threshold"] < 1
     assert meta["parameters"] > read_metadata(source)["parameters"]  # the detector's own weights
     assert (with_detector / "report" / "reliability.png").is_file()
+
+
+def test_recalibrating_keeps_what_the_threshold_is_read_on(source, with_detector, mnist_fixture_dir):
+    """train.calibrate refits an export's threshold for the softmax it answers: the detector-mixed one, or its own."""
+    for path, method in ((with_detector, "detector_max_softmax"), (source, "max_softmax")):
+        fitted = recalibrate(path, str(mnist_fixture_dir))
+        assert fitted["rejection"]["method"] == method
+        assert read_metadata(path)["rejection"] == fitted["rejection"]

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from service.contract import DETECTOR, DETECTOR_METHOD, REPORT_DIR, read_metadata, write_metadata
+from service.contract import REPORT_DIR, read_metadata, rejection_method, write_metadata
 from train.config import config_of
 from train.data import load_mnist
 from train.evaluate import predict_in_batches, savedmodel_predict
@@ -23,11 +23,10 @@ def recalibrate(model_dir: Path, data_dir: str | None) -> dict:
     config = config_of(metadata)
     data = load_mnist(data_dir)
     predict = savedmodel_predict(str(model_dir))
-    fitted, probs = calibrate_export(config, data, predict, predict_in_batches(predict, data.x_test))
+    test_probs = predict_in_batches(predict, data.x_test)
+    fitted, probs = calibrate_export(config, data, predict, test_probs, rejection_method(metadata))
     if not fitted:
         raise ValueError(f"{model_dir} was trained without validation images: nothing to calibrate on")
-    if DETECTOR in metadata:  # an export of train.detector: its threshold is on the detector-mixed softmax
-        fitted["rejection"]["method"] = DETECTOR_METHOD
     if (model_dir / REPORT_DIR).is_dir():
         write_reliability(model_dir / REPORT_DIR, probs, data.y_test)
     write_metadata(model_dir, {**metadata, **fitted})

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from service.calibration import expected_calibration_error, is_digit, temper
+from service.contract import MAX_SOFTMAX_METHOD
 
 # The threshold refuses this share of validation digits. Not 1%: digits drawn on the page or scanned reach the model
 # through the service's recipe and are refused about twice as often as MNIST's own (cnn v2 at a 1% threshold: 1.0%
@@ -46,8 +47,11 @@ def rejection_threshold(digit_probs: np.ndarray, refuse: float = REFUSE_DIGITS) 
     return round(float(np.quantile(digit_probs.max(axis=1), refuse)), 6)
 
 
-def calibrate(val_probs: np.ndarray, val_labels: np.ndarray, nondigit_probs: np.ndarray) -> dict:
-    """metadata.json's "calibration" and "rejection" blocks, from raw softmax outputs on validation data."""
+def calibrate(
+    val_probs: np.ndarray, val_labels: np.ndarray, nondigit_probs: np.ndarray, method: str = MAX_SOFTMAX_METHOD
+) -> dict:
+    """metadata.json's "calibration" and "rejection" blocks, from raw softmax outputs on validation data; `method`:
+    what the softmax is (service.contract.rejection_method())."""
     temperature = fit_temperature(val_probs, val_labels)
     digits, others = temper(val_probs, temperature), temper(nondigit_probs, temperature)
     threshold, in_number = rejection_threshold(digits), rejection_threshold(digits, REFUSE_IN_NUMBER)
@@ -62,7 +66,7 @@ def calibrate(val_probs: np.ndarray, val_labels: np.ndarray, nondigit_probs: np.
             },
         },
         "rejection": {
-            "method": "max_softmax",
+            "method": method,
             "threshold": threshold,
             "threshold_in_number": in_number,
             "unsure_below": UNSURE_BELOW,

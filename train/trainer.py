@@ -19,6 +19,7 @@ from service.contract import (
     EXTRA_DATA,
     FINE_TUNED_FROM,
     INPUT_NAME,
+    MAX_SOFTMAX_METHOD,
     METADATA_FILE,
     REPORT_DIR,
     SAVED_MODEL_FILE,
@@ -214,7 +215,7 @@ def _metadata(
     }
 
 
-def fit_calibration(config: TrainConfig, data: Mnist, predict) -> dict:
+def fit_calibration(config: TrainConfig, data: Mnist, predict, method: str = MAX_SOFTMAX_METHOD) -> dict:
     """Temperature and "not a digit" threshold from the export's outputs on validation data (train/calibration.py).
 
     Without validation images (quick runs) the model is left as it is: temperature 1, nothing refused."""
@@ -225,13 +226,15 @@ def fit_calibration(config: TrainConfig, data: Mnist, predict) -> dict:
     if not len(x_val):
         return {}
     others = validation_set(min(2000, len(x_val)), data.x_train[: len(data.x_train) - len(x_val)], config.seed)
-    return calibrate(predict_in_batches(predict, x_val), y_val, predict_in_batches(predict, others))
+    return calibrate(predict_in_batches(predict, x_val), y_val, predict_in_batches(predict, others), method)
 
 
-def calibrate_export(config: TrainConfig, data: Mnist, predict, test_probs: np.ndarray) -> tuple[dict, np.ndarray]:
+def calibrate_export(
+    config: TrainConfig, data: Mnist, predict, test_probs: np.ndarray, method: str = MAX_SOFTMAX_METHOD
+) -> tuple[dict, np.ndarray]:
     """fit_calibration()'s blocks, with the test set's ECE once calibrated, and the calibrated test probabilities
     ({} and the probabilities unchanged when there is nothing to fit on)."""
-    fitted = fit_calibration(config, data, predict)
+    fitted = fit_calibration(config, data, predict, method)
     if not fitted:
         return fitted, test_probs
     probs = temper(test_probs, fitted["calibration"]["temperature"])
@@ -245,7 +248,9 @@ def write_reliability(report_dir: Path, probs: np.ndarray, labels: np.ndarray) -
     reliability_diagram(probs, labels, report_dir / "reliability.png", "MNIST test, calibrated")
 
 
-def export_checked(model: keras.Model, config: TrainConfig, data: Mnist, path: Path) -> tuple:
+def export_checked(
+    model: keras.Model, config: TrainConfig, data: Mnist, path: Path, method: str = MAX_SOFTMAX_METHOD
+) -> tuple:
     """SavedModel and LiteRT file at `path`, evaluated and calibrated as exported: (metrics, fitted calibration and
     rejection, calibrated test probabilities, the LiteRT file's record)."""
     (path / METADATA_FILE).unlink(missing_ok=True)  # re-exporting a version: it is incomplete until the end
@@ -254,7 +259,7 @@ def export_checked(model: keras.Model, config: TrainConfig, data: Mnist, path: P
     predict = savedmodel_predict(str(path))
     metrics, probs = evaluate(predict, data.x_test, data.y_test)
     litert = export_litert(path, data.x_test[:1000])  # checked against the SavedModel
-    fitted, probs = calibrate_export(config, data, predict, probs)
+    fitted, probs = calibrate_export(config, data, predict, probs, method)
     return metrics, fitted, probs, litert
 
 
