@@ -17,7 +17,7 @@ def fonts():
     require(
         not missing,
         f"fonts missing: {missing} (Debian: fonts-dejavu-core fonts-freefont-ttf fonts-liberation "
-        "fonts-noto-core fonts-noto-cjk)",
+        "fonts-noto-core fonts-noto-cjk fonts-humor-sans fonts-breip fonts-femkeklaver fonts-comic-neue)",
     )
 
 

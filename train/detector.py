@@ -13,7 +13,7 @@ which keeps the contract (a softmax [N, 10]) and the classifier's argmax, hence 
 takes the top probability of what is not digit-like towards 1/10, where the max-softmax threshold fitted on
 validation data (train/calibration.py) refuses it.
 
-    python -m train.detector models/cnn/1 --data-dir ../shared/data/mnist [--outliers 40000] [--version 2]
+    python -m train.detector models/cnn/1 --data-dir ../shared/data/mnist [--outliers 60000] [--version 2]
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def run(
     version: int | None,
     outliers: int,
     data: Mnist,
-    epochs: int = 12,
+    epochs: int = 16,
     pen: int = 30_000,
     verbose: int = 2,
 ) -> Path:
@@ -188,8 +188,7 @@ def run(
     model = combine(classifier, detector)
     source = read_metadata(source_dir)
     path = out / source["name"] / str(version or next_version(out / source["name"]))
-    metrics, fitted, probs, litert = export_checked(model, config, data, path)
-    fitted["rejection"]["method"] = DETECTOR_METHOD
+    metrics, fitted, probs, litert = export_checked(model, config, data, path, DETECTOR_METHOD)
     write_report(path / REPORT_DIR, metrics, source["training"]["history"], data.x_test, data.y_test, probs)
     write_reliability(path / REPORT_DIR, probs, data.y_test)
     record = {"from": origin, "features": FEATURES[config.arch], "outliers": outliers, "pen_digits": pen, **summary}
@@ -207,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="MNIST IDX directory (default: $MNIST_DIR, else Keras's download)")
     parser.add_argument("--out", type=Path, default=Path("models"), help="export root (default: %(default)s)")
     parser.add_argument("--version", type=int, help="export version (default: next free)")
-    parser.add_argument("--outliers", type=int, default=40_000, help="synthetic non-digits (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=12, help="the detector's epochs at most (default: %(default)s)")
+    parser.add_argument("--outliers", type=int, default=60_000, help="synthetic non-digits (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=16, help="the detector's epochs at most (default: %(default)s)")
     parser.add_argument(
         "--pen", type=int, default=30_000, help="digits also drawn as pen strokes (default: %(default)s)"
     )

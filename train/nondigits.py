@@ -79,12 +79,15 @@ class GlyphSource:
     fonts: tuple[str, ...]
 
 
-# Training: DejaVu and FreeFont for Latin, Greek, Cyrillic and symbols; Noto for Arabic, Hebrew, Devanagari and
-# eight more Indic and Southeast Asian scripts.
+# Training: DejaVu and FreeFont for Latin, Greek, Cyrillic and symbols; four handwriting-style families for Latin;
+# Noto for Arabic, Hebrew, Devanagari and eight more Indic and Southeast Asian scripts.
 # Held out: other families (Liberation, Noto) for those scripts, and seven scripts training never sees.
 GLYPHS = {
     "train": {
         "letters": GlyphSource(("latin", "greek", "cyrillic"), ("DejaVuSans*.ttf", "DejaVuSerif*.ttf", "Free*.ttf")),
+        # Letters as people write them: four handwriting-style families (Debian's fonts-humor-sans, fonts-breip,
+        # fonts-femkeklaver, fonts-comic-neue), Latin only, so that the pen's own irregular shapes are in training
+        "handwriting": GlyphSource(("latin",), ("Humor-Sans.ttf", "Breip.ttf", "femkeklaver.ttf", "ComicNeue-*.otf")),
         "symbols": GlyphSource(("symbols",), ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "FreeSerif.ttf")),
         "rtl_indic": GlyphSource(
             ("arabic", "hebrew", "devanagari"),
@@ -220,8 +223,9 @@ def bezier(p: np.ndarray, n: int = 40) -> np.ndarray:
 
 
 def shapes_train(rng: np.random.Generator) -> np.ndarray:
-    """Training's generator: scribbles, crosses, polygons, stars, zigzags, hatching, arrows, waves, loop chains."""
-    canvas, kind = _canvas(), rng.integers(0, 8)
+    """Training's generator: scribbles, crosses, polygons, stars, zigzags, hatching, arrows, waves, loop chains,
+    doodles of a few separate strokes."""
+    canvas, kind = _canvas(), rng.integers(0, 9)
     if kind == 0:  # a scribble: one long Bezier curve through many points
         _polyline(canvas, bezier(rng.uniform(10, 150, (int(rng.integers(6, 12)), 2)), 120), rng)
     elif kind == 1:  # a cross or a plus
@@ -246,6 +250,9 @@ def shapes_train(rng: np.random.Generator) -> np.ndarray:
         xs = np.linspace(15, 145, 120)
         periods, height = rng.uniform(1.5, 4), rng.uniform(15, 50)
         _polyline(canvas, np.stack([xs, 80 + height * np.sin(xs / 130 * periods * 2 * np.pi)], 1), rng)
+    elif kind == 8:  # a doodle: three to five short curves anywhere, crossing or apart (fewer could make a 4 or a 7)
+        for _ in range(int(rng.integers(3, 6))):
+            _polyline(canvas, bezier(rng.uniform(10, 150, (int(rng.integers(3, 5)), 2)), 40), rng)
     else:  # a chain of loops, as cursive e's or l's (a prolate cycloid)
         t = np.linspace(0, 2 * np.pi * rng.integers(3, 6), 300)
         r = rng.uniform(1.2, 2.5)
