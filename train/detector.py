@@ -13,7 +13,7 @@ which keeps the contract (a softmax [N, 10]) and the classifier's argmax, hence 
 takes the top probability of what is not digit-like towards 1/10, where the max-softmax threshold fitted on
 validation data (train/calibration.py) refuses it.
 
-    python -m train.detector models/cnn/1 --data-dir ../shared/data/mnist [--outliers 60000] [--version 2]
+    python -m train.detector models/cnn/1 --data-dir ../shared/data/mnist [--outliers 60000] [--version 3]
 """
 
 from __future__ import annotations
