@@ -23,7 +23,7 @@ def source(tmp_path_factory, fixture_data):
 @pytest.fixture(scope="module")
 def with_detector(source, tmp_path_factory, fixture_data):
     out = tmp_path_factory.mktemp("detector")
-    return detector.run(source, out, None, outliers=600, data=fixture_data, epochs=4, pen=200, verbose=0)
+    return detector.run(source, out, None, outliers=600, data=fixture_data, epochs=4, pen=200, verbose=0, typeset=100)
 
 
 def raw(path) -> Predictor:
@@ -50,6 +50,7 @@ def test_non_digits_score_lower_than_digits(with_detector, fixture_data):
 def test_metadata_records_the_detector_and_its_threshold(source, with_detector):
     meta = read_metadata(with_detector)
     assert meta["detector"]["from"]["name"] == "mlp" and meta["detector"]["outliers"] == 600
+    assert meta["detector"]["pen_digits"] == 200 and meta["detector"]["typeset_digits"] == 100
     assert meta["detector"]["features"] == "dropout2" and 0 < meta["detector"]["best_val_auc"] <= 1
     assert meta["rejection"]["method"] == "detector_max_softmax" and 0 < meta["rejection"]["threshold"] < 1
     assert meta["parameters"] > read_metadata(source)["parameters"]  # the detector's own weights

@@ -17,7 +17,8 @@ def fonts():
     require(
         not missing,
         f"fonts missing: {missing} (Debian: fonts-dejavu-core fonts-freefont-ttf fonts-liberation "
-        "fonts-noto-core fonts-noto-cjk fonts-humor-sans fonts-breip fonts-femkeklaver fonts-comic-neue)",
+        "fonts-noto-core fonts-noto-cjk fonts-humor-sans fonts-breip fonts-femkeklaver fonts-comic-neue "
+        "fonts-dkg-handwriting fonts-bwht fonts-kristi fonts-dancingscript fonts-tomsontalks)",
     )
 
 
@@ -46,6 +47,17 @@ def test_held_out_sources_share_no_font_and_add_scripts_training_never_sees(font
 
     assert files("train").isdisjoint(files("heldout"))
     assert len(scripts("heldout") - scripts("train")) >= 5
+
+
+def test_typeset_digits_come_from_training_fonts_only_through_the_recipe(fonts):
+    used = {f for p in nondigits.DIGIT_FONTS.fonts for f in nondigits.font_files(p)}
+    held_out = {f for s in nondigits.GLYPHS["heldout"].values() for p in s.fonts for f in nondigits.font_files(p)}
+    assert len(used) >= 20 and used.isdisjoint(held_out)
+    assert {c for c, _ in nondigits.glyph_pairs(nondigits.DIGIT_FONTS)} == set("0123456789")
+    x = nondigits.font_digits(30, seed=2)
+    assert x.shape == (30, 28, 28) and x.dtype == np.float32 and x.min() >= 0 and x.max() <= 255
+    np.testing.assert_array_equal(x, nondigits.font_digits(30, seed=2))
+    assert nondigits.font_digits(0, seed=2).shape == (0, 28, 28)
 
 
 def test_characters_that_look_like_digits_are_never_used(fonts):

@@ -13,7 +13,7 @@ which keeps the contract (a softmax [N, 10]) and the classifier's argmax, hence 
 takes the top probability of what is not digit-like towards 1/10, where the max-softmax threshold fitted on
 validation data (train/calibration.py) refuses it.
 
-    python -m train.detector models/cnn/1 --data-dir ../shared/data/mnist [--outliers 60000] [--version 3]
+    python -m train.detector models/cnn/1 --data-dir ../shared/data/mnist [--outliers 80000] [--version 4]
 """
 
 from __future__ import annotations
@@ -91,16 +91,18 @@ def likeness(classifier: keras.Model, arch: str) -> keras.Model:
     return keras.Model(classifier.input, head(features, branch(classifier.input)), name=PREFIX)
 
 
-def examples(data: Mnist, config: TrainConfig, outliers: int, pen: int) -> tuple[tuple, tuple]:
+def examples(data: Mnist, config: TrainConfig, outliers: int, pen: int, typeset: int = 0) -> tuple[tuple, tuple]:
     """(images float32 [N, 28, 28], is-a-digit [N], weights [N]) to train on, and to validate on: MNIST digits as
-    they are and `pen` of them redrawn as the non-digits are drawn, against `outliers` training-split non-digits
-    (validation: the held-back digits and non-digits made with another seed). Each class weighs half the loss."""
-    from train.nondigits import pen_digits, training_set, validation_set
+    they are, `pen` of them redrawn as the non-digits are drawn and `typeset` digits of the training fonts drawn the
+    same way, against `outliers` training-split non-digits (validation: the held-back digits and non-digits made
+    with another seed). Each class weighs half the loss."""
+    from train.nondigits import font_digits, pen_digits, training_set, validation_set
 
     (x_train, _), (x_val, _) = data.split_validation(config.validation_size)
     train = [
         (x_train, 1),
         (pen_digits(x_train[:pen], config.seed), 1),
+        (font_digits(typeset, config.seed), 1),
         (training_set(outliers, x_train, config.seed), 0),
     ]
     val = [(x_val, 1), (validation_set(min(2000, len(x_val)), x_train, config.seed), 0)]
@@ -177,13 +179,14 @@ def run(
     epochs: int = 16,
     pen: int = 30_000,
     verbose: int = 2,
+    typeset: int = 0,
 ) -> Path:
     """Train a detector for the model exported at `source_dir` and export the two as one model version."""
     from train.report import write_report  # matplotlib only here
 
     classifier, config, origin = load_classifier(source_dir)
     detector = likeness(classifier, config.arch)
-    train, val = examples(data, config, outliers, pen)
+    train, val = examples(data, config, outliers, pen, typeset)
     summary = fit_detector(detector, train, val, config.seed, epochs, verbose)
     model = combine(classifier, detector)
     source = read_metadata(source_dir)
@@ -191,7 +194,8 @@ def run(
     metrics, fitted, probs, litert = export_checked(model, config, data, path, DETECTOR_METHOD)
     write_report(path / REPORT_DIR, metrics, source["training"]["history"], data.x_test, data.y_test, probs)
     write_reliability(path / REPORT_DIR, probs, data.y_test)
-    record = {"from": origin, "features": FEATURES[config.arch], "outliers": outliers, "pen_digits": pen, **summary}
+    record = {"from": origin, "features": FEATURES[config.arch], "outliers": outliers, "pen_digits": pen}
+    record = {**record, "typeset_digits": typeset, **summary}
     record["parameters"] = int(model.count_params() - classifier.count_params())  # the detector's own
     meta = {**metadata_for(source, model, int(path.name), metrics, record), **fitted, "runtimes": {"litert": litert}}
     meta["size_bytes"] = dir_size(path)
@@ -206,15 +210,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="MNIST IDX directory (default: $MNIST_DIR, else Keras's download)")
     parser.add_argument("--out", type=Path, default=Path("models"), help="export root (default: %(default)s)")
     parser.add_argument("--version", type=int, help="export version (default: next free)")
-    parser.add_argument("--outliers", type=int, default=60_000, help="synthetic non-digits (default: %(default)s)")
+    parser.add_argument("--outliers", type=int, default=80_000, help="synthetic non-digits (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=16, help="the detector's epochs at most (default: %(default)s)")
     parser.add_argument(
         "--pen", type=int, default=30_000, help="digits also drawn as pen strokes (default: %(default)s)"
     )
+    parser.add_argument(
+        "--typeset", type=int, default=10_000, help="digits of the training fonts (default: %(default)s)"
+    )
     parser.add_argument("--quiet", dest="verbose", action="store_const", const=0, default=2)
     args = parser.parse_args(argv)
     data = load_mnist(args.data_dir)
-    run(args.source, args.out, args.version, args.outliers, data, args.epochs, args.pen, args.verbose)
+    run(args.source, args.out, args.version, args.outliers, data, args.epochs, args.pen, args.verbose, args.typeset)
     return 0
 
 

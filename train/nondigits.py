@@ -38,6 +38,7 @@ CONFUSABLE = set(
     "ОоЗзЭэбБЧчІіЅѕВЬьЪъТЈј"
     "\u0627\u0623\u0625\u0622\u0671"  # Arabic alef and its forms: a vertical stroke, a 1
     "\u05d5\u05df\u05d9\u05da"  # Hebrew vav, final nun, yod, final kaf: strokes like 1 and 7
+    "\u0b20"  # Oriya tha: a ring, a 0
 )
 LATIN = _chars((0x41, 0x5A), (0x61, 0x7A))
 GREEK = _chars((0x391, 0x3A1), (0x3A3, 0x3A9), (0x3B1, 0x3C9))
@@ -68,7 +69,59 @@ SCRIPTS = {
     "khmer": _chars((0x1780, 0x17A2)),
     "hangul": _chars((0xAC00, 0xAC00 + 399)),
     "cjk": _chars((0x4E00, 0x4E00 + 399)),
+    # Training only, far from the Latin alphabet and from the held-out scripts: letters of many strokes, loops and
+    # hooks (not the scripts whose letters are mostly rings, bars and hooks, such as Osage, Adlam, Lepcha or
+    # Cherokee, which hold a 0, a 1, a 6 or a 7 in nearly every tenth letter); the large syllabaries cut to 80
+    "javanese": _chars((0xA984, 0xA9B2)),
+    "balinese": _chars((0x1B05, 0x1B33)),
+    "tibetan": _chars((0xF40, 0xF6C)),
+    "oriya": _chars((0xB05, 0xB14), (0xB15, 0xB39)),
+    "glagolitic": _chars((0x2C00, 0x2C2E)),
+    "vai": _chars((0xA500, 0xA54F)),
+    "bamum": _chars((0xA6A0, 0xA6EF)),
+    "cham": _chars((0xAA00, 0xAA28)),
+    "sundanese": _chars((0x1B8A, 0x1BA0)),
+    "canadian": _chars((0x1401, 0x1450)),
+    "digits": "0123456789",  # for font_digits() only: never a non-digit source
 }
+FAR_SCRIPTS = (
+    "javanese",
+    "balinese",
+    "tibetan",
+    "oriya",
+    "glagolitic",
+    "vai",
+    "bamum",
+    "cham",
+    "sundanese",
+    "canadian",
+)
+FAR_FONTS = (
+    "NotoSansJavanese-*.ttf",
+    "NotoSansBalinese-*.ttf",
+    "NotoSerifTibetan-*.ttf",
+    "NotoSansOriya-*.ttf",
+    "NotoSansGlagolitic-*.ttf",
+    "NotoSansVai-*.ttf",
+    "NotoSansBamum-*.ttf",
+    "NotoSansCham-*.ttf",
+    "NotoSansSundanese-*.ttf",
+    "NotoSansCanadianAboriginal-*.ttf",
+)
+# Handwriting-style families (Debian's fonts-humor-sans, fonts-breip, fonts-femkeklaver, fonts-comic-neue,
+# fonts-dkg-handwriting, fonts-bwht, fonts-kristi, fonts-dancingscript, fonts-tomsontalks): fonts made from people's
+# handwriting, print and cursive, Latin only
+HANDWRITING_FONTS = (
+    "Humor-Sans.ttf",
+    "Breip.ttf",
+    "femkeklaver.ttf",
+    "ComicNeue-*.otf",
+    "dkg*.ttf",
+    "BecauseWe*-Regular.otf",
+    "Kristi.ttf",
+    "DancingScript-*.otf",
+    "TomsonTalks.ttf",
+)
 
 
 @dataclass(frozen=True)
@@ -79,15 +132,14 @@ class GlyphSource:
     fonts: tuple[str, ...]
 
 
-# Training: DejaVu and FreeFont for Latin, Greek, Cyrillic and symbols; four handwriting-style families for Latin;
-# Noto for Arabic, Hebrew, Devanagari and eight more Indic and Southeast Asian scripts.
+# Training: DejaVu and FreeFont for Latin, Greek, Cyrillic and symbols; nine handwriting-style families for Latin;
+# Noto for Arabic, Hebrew, Devanagari, eight more Indic and Southeast Asian scripts and ten scripts further away.
 # Held out: other families (Liberation, Noto) for those scripts, and seven scripts training never sees.
 GLYPHS = {
     "train": {
         "letters": GlyphSource(("latin", "greek", "cyrillic"), ("DejaVuSans*.ttf", "DejaVuSerif*.ttf", "Free*.ttf")),
-        # Letters as people write them: four handwriting-style families (Debian's fonts-humor-sans, fonts-breip,
-        # fonts-femkeklaver, fonts-comic-neue), Latin only, so that the pen's own irregular shapes are in training
-        "handwriting": GlyphSource(("latin",), ("Humor-Sans.ttf", "Breip.ttf", "femkeklaver.ttf", "ComicNeue-*.otf")),
+        # Letters as people write them, so that the pen's own irregular shapes are in training
+        "handwriting": GlyphSource(("latin",), HANDWRITING_FONTS),
         "symbols": GlyphSource(("symbols",), ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "FreeSerif.ttf")),
         "rtl_indic": GlyphSource(
             ("arabic", "hebrew", "devanagari"),
@@ -100,6 +152,7 @@ GLYPHS = {
                 for name in ("Bengali", "Gujarati", "Gurmukhi", "Kannada", "Telugu", "Malayalam", "Sinhala", "Khmer")
             ),
         ),
+        "far_scripts": GlyphSource(FAR_SCRIPTS, FAR_FONTS),
     },
     "heldout": {
         "letters_other_fonts": GlyphSource(("latin", "greek", "cyrillic"), ("Liberation*.ttf", "NotoSerif-*.ttf")),
@@ -343,6 +396,18 @@ def pen_digits(digits: np.ndarray, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     inks = (pen_strokes(distort(digit_ink(d, GLYPH_PX, 2), rng), rng) for d in digits)
     return np.stack([digit_input(crop_to_ink(ink)) for ink in inks]).astype(np.float32)
+
+
+# The detector's typeset digits: the training families, so that a 1 with a flag and a foot, a closed 4 or a round
+# 9 are digits too, not only MNIST's American ones; the held-out families (Liberation, Noto Serif) stay unseen
+DIGIT_FONTS = GlyphSource(("digits",), ("DejaVuSans*.ttf", "DejaVuSerif*.ttf", "Free*.ttf", *HANDWRITING_FONTS))
+
+
+def font_digits(count: int, seed: int) -> np.ndarray:
+    """`count` digits typeset in DIGIT_FONTS and redrawn exactly as the non-digits' glyphs are, through the recipe:
+    float32 [count, 28, 28] 0..255. Digits for a detector, as pen_digits() are: what people write that MNIST lacks."""
+    inks = glyph_images(DIGIT_FONTS, count, np.random.default_rng([seed, 10]))
+    return np.array([digit_input(crop_to_ink(ink)) for ink in inks], np.float32).reshape(-1, 28, 28)
 
 
 def validation_set(count: int, digits: np.ndarray, seed: int) -> np.ndarray:
