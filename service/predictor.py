@@ -19,6 +19,7 @@ from service.contract import (
     complete_versions,
     latest_version,
     read_metadata,
+    rejection_method,
 )
 from service.errors import UnknownModel
 from service.runtimes import RUNTIMES, load_runtime
@@ -54,7 +55,7 @@ class Predictor:
         self.threshold = float(metadata.get("rejection", {}).get("threshold", 0.0))
         # a position of a number: lower (train/calibration.py's REFUSE_IN_NUMBER); a model without one uses the above
         self.threshold_in_number = float(metadata.get("rejection", {}).get("threshold_in_number", self.threshold))
-        self.mixed = metadata.get("rejection", {}).get("method") == DETECTOR_METHOD  # answers s*p + (1 - s)/10
+        self.mixed = rejection_method(metadata) == DETECTOR_METHOD  # a detector's export answers s*p + (1 - s)/10
         self.warm_up()
         log.info(
             "loaded %s v%s (%s) from %s in %.2fs",
