@@ -1,10 +1,12 @@
 """Not-a-digit evaluation: how well each shipped model tells digits from things that are not digits.
 
-Digits: the 10,000 MNIST test digits, and MNIST test digits drawn as canvas strokes (bench/canvas_eval.py's
-renderer) read through the service's own decoding and recipe. Non-digits: train/nondigits.py's "heldout" split,
-made only from sources training never sees (other font families, scripts training never sees, another stroke
-generator) plus pairs of overlaid MNIST test digits. The score is the calibrated top probability, as the service
-uses it. Reported per model:
+Digits: the 10,000 MNIST test digits, MNIST test digits drawn as canvas strokes (bench/canvas_eval.py's
+renderer) read through the service's own decoding and recipe, and digits typeset in the held-out font families
+(Liberation, Noto Serif) redrawn as pen strokes (train/nondigits.py's typeset_digits()): digits in styles that
+neither the classifier nor the detector trained on, a stand-in for other writers' habits. Non-digits:
+train/nondigits.py's "heldout" split, made only from sources training never sees (other font families, scripts
+training never sees, another stroke generator) plus pairs of overlaid MNIST test digits. The score is the
+calibrated top probability, as the service uses it. Reported per model:
 - AUROC, digits against all held-out non-digits;
 - the share refused at the model's own threshold (metadata.json, chosen on validation data), per source;
 - the share of non-digits refused when the threshold refuses 1% of MNIST test digits;
@@ -92,7 +94,7 @@ def shipped_models() -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     from service.predictor import Predictor
     from train.data import load_mnist
-    from train.nondigits import dataset
+    from train.nondigits import dataset, typeset_digits
 
     parser = argparse.ArgumentParser(prog="python -m bench.ood_eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="MNIST IDX directory (default: $MNIST_DIR)")
@@ -105,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     digits = {
         "mnist_test": (data.x_test.astype(np.float32), data.y_test),
         "canvas": (canvas_digits(data.x_test[: args.canvas], 1), data.y_test[: args.canvas]),
+        "unseen_fonts": typeset_digits(args.canvas, 5, "heldout"),
     }
     others = dataset("heldout", args.per_source, data.x_test, seed=7)
     models = [evaluate(Predictor(path), digits, others) for path in args.model_dir or shipped_models()]

@@ -516,18 +516,28 @@ def ood_eval(r: dict) -> list[str]:
     sources = list(r["nondigits_per_source"])
     head = [
         "| model | AUROC | refused at its threshold: MNIST test / canvas / held-out non-digits | "
-        "as a position of a number | non-digits refused at 1% of MNIST refused | ECE MNIST / canvas |",
-        "|---|---|---|---|---|---|",
+        "as a position of a number | non-digits refused at 1% of MNIST refused | ECE MNIST / canvas | "
+        "digits of unseen fonts: refused, accuracy |",
+        "|---|---|---|---|---|---|---|",
     ]
     rows = [
         f"| `{m['model']['name']}` v{m['model']['version']} | {m['auroc']:.3f} | "
         f"{m['refused_at_threshold']['mnist_test']:.1%} / {m['refused_at_threshold']['canvas']:.1%} / "
         f"{m['refused_at_threshold']['all_nondigits']:.1%} (threshold {m['threshold']:.3g}) | {in_number(m)} | "
-        f"{m['nondigits_refused_at_1pct_digits']:.1%} | {m['ece']['mnist_test']:.2%} / {m['ece']['canvas']:.2%} |"
+        f"{m['nondigits_refused_at_1pct_digits']:.1%} | {m['ece']['mnist_test']:.2%} / {m['ece']['canvas']:.2%} | "
+        f"{unseen_fonts(m)} |"
         for m in r["models"]
     ]
     per = ", ".join(f"{name} {n:,}" for name, n in r["nondigits_per_source"].items())
     return [*head, *rows, "", f"Held-out non-digits ({len(sources)} sources): {per}."]
+
+
+def unseen_fonts(m: dict) -> str:
+    """Digits typeset in held-out font families: the share refused, and the accuracy on those accepted; n/a for a
+    result from before they were measured."""
+    if "unseen_fonts" not in m["refused_at_threshold"]:
+        return "n/a"
+    return f"{m['refused_at_threshold']['unseen_fonts']:.1%}, {m['accuracy_of_accepted']['unseen_fonts']:.1%}"
 
 
 def in_number(m: dict) -> str:

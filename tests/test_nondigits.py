@@ -50,13 +50,17 @@ def test_held_out_sources_share_no_font_and_add_scripts_training_never_sees(font
 
 
 def test_typeset_digits_come_from_training_fonts_only_through_the_recipe(fonts):
-    used = {f for p in nondigits.DIGIT_FONTS.fonts for f in nondigits.font_files(p)}
+    def files(split):
+        return {f for p in nondigits.DIGIT_FONTS[split].fonts for f in nondigits.font_files(p)}
+
     held_out = {f for s in nondigits.GLYPHS["heldout"].values() for p in s.fonts for f in nondigits.font_files(p)}
-    assert len(used) >= 20 and used.isdisjoint(held_out)
-    assert {c for c, _ in nondigits.glyph_pairs(nondigits.DIGIT_FONTS)} == set("0123456789")
-    x = nondigits.font_digits(30, seed=2)
+    assert len(files("train")) >= 20 and files("train").isdisjoint(held_out) and files("heldout") <= held_out
+    for split in ("train", "heldout"):
+        assert {c for c, _ in nondigits.glyph_pairs(nondigits.DIGIT_FONTS[split])} == set("0123456789")
+    x, labels = nondigits.typeset_digits(30, seed=2, split="heldout")
     assert x.shape == (30, 28, 28) and x.dtype == np.float32 and x.min() >= 0 and x.max() <= 255
-    np.testing.assert_array_equal(x, nondigits.font_digits(30, seed=2))
+    assert labels.shape == (30,) and set(labels) <= set(range(10)) and len(set(labels)) > 3
+    np.testing.assert_array_equal(nondigits.font_digits(30, seed=2), nondigits.font_digits(30, seed=2))
     assert nondigits.font_digits(0, seed=2).shape == (0, 28, 28)
 
 
