@@ -54,7 +54,7 @@ def test_typeset_digits_come_from_training_fonts_only_through_the_recipe(fonts):
         return {f for p in nondigits.DIGIT_FONTS[split].fonts for f in nondigits.font_files(p)}
 
     held_out = {f for s in nondigits.GLYPHS["heldout"].values() for p in s.fonts for f in nondigits.font_files(p)}
-    assert len(files("train")) >= 20 and files("train").isdisjoint(held_out) and files("heldout") <= held_out
+    assert len(files("train")) >= 15 and files("train").isdisjoint(held_out) and files("heldout") <= held_out
     for split in ("train", "heldout"):
         assert {c for c, _ in nondigits.glyph_pairs(nondigits.DIGIT_FONTS[split])} == set("0123456789")
     x, labels = nondigits.typeset_digits(30, seed=2, split="heldout")
