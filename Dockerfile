@@ -41,10 +41,12 @@ RUN rm -r ai_edge_litert/libLiteRt.so ai_edge_litert/libLiteRtWebGpuAccelerator.
 # The default image runs the models with LiteRT: their model.tflite and metadata.json, not their SavedModels (8 MB).
 COPY models/ /models/
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# Only each model's newest version is served (service/contract.py's latest_version): older ones stay out.
+# Only each model's newest complete version (with its metadata.json) is served, as service/contract.py's
+# latest_version picks it: older ones, and a newer one half-written or left empty, stay out.
 RUN find /models \( -name saved_model.pb -o -name fingerprint.pb -o -name variables \) -prune -exec rm -r {} + \
     && for model in /models/*/; do \
-        find "$model" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' | sort -V | head -n -1 | xargs -r rm -r; \
+        keep=$(find "$model" -mindepth 2 -maxdepth 2 -name metadata.json -printf '%h\n' | sort -V | tail -n 1); \
+        find "$model" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' ! -path "$keep" -print0 | xargs -0 -r rm -r; \
     done
 
 # ---- build-savedmodel: the same virtualenv plus TensorFlow ------------------------------------------------
