@@ -91,7 +91,7 @@ def likeness(classifier: keras.Model, arch: str) -> keras.Model:
     return keras.Model(classifier.input, head(features, branch(classifier.input)), name=PREFIX)
 
 
-def examples(data: Mnist, config: TrainConfig, outliers: int, pen: int, typeset: int = 0) -> tuple[tuple, tuple]:
+def examples(data: Mnist, config: TrainConfig, outliers: int, pen: int, typeset: int) -> tuple[tuple, tuple]:
     """(images float32 [N, 28, 28], is-a-digit [N], weights [N]) to train on, and to validate on: MNIST digits as
     they are, `pen` of them redrawn as the non-digits are drawn and `typeset` digits of the training fonts drawn the
     same way, against `outliers` training-split non-digits (validation: the held-back digits and non-digits made
@@ -179,7 +179,7 @@ def run(
     epochs: int = 16,
     pen: int = 30_000,
     verbose: int = 2,
-    typeset: int = 0,
+    typeset: int = 10_000,
 ) -> Path:
     """Train a detector for the model exported at `source_dir` and export the two as one model version."""
     from train.report import write_report  # matplotlib only here
@@ -194,8 +194,14 @@ def run(
     metrics, fitted, probs, litert = export_checked(model, config, data, path, DETECTOR_METHOD)
     write_report(path / REPORT_DIR, metrics, source["training"]["history"], data.x_test, data.y_test, probs)
     write_reliability(path / REPORT_DIR, probs, data.y_test)
-    record = {"from": origin, "features": FEATURES[config.arch], "outliers": outliers, "pen_digits": pen}
-    record = {**record, "typeset_digits": typeset, **summary}
+    record = {
+        "from": origin,
+        "features": FEATURES[config.arch],
+        "outliers": outliers,
+        "pen_digits": pen,
+        "typeset_digits": typeset,
+        **summary,
+    }
     record["parameters"] = int(model.count_params() - classifier.count_params())  # the detector's own
     meta = {**metadata_for(source, model, int(path.name), metrics, record), **fitted, "runtimes": {"litert": litert}}
     meta["size_bytes"] = dir_size(path)

@@ -245,14 +245,23 @@ def pen_strokes(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.dilate(skeleton, brush).astype(np.float32)
 
 
-def glyph_images(source: GlyphSource, count: int, rng: np.random.Generator) -> Iterable[np.ndarray]:
-    """`count` pen-drawn glyphs of a source, as ink [h, w]."""
+def pick_glyphs(source: GlyphSource, count: int, rng: np.random.Generator) -> list[tuple[str, Path]]:
+    """`count` (character, font file) pairs of a source, drawn at random."""
     pairs = glyph_pairs(source)
     if not pairs:
         raise FileNotFoundError(f"no font found for {source.fonts} (install Debian's fonts-dejavu, fonts-noto...)")
-    for i in rng.integers(0, len(pairs), count):
-        char, path = pairs[i]
-        yield pen_strokes(distort(render_glyph(char, _font(path)), rng), rng)
+    return [pairs[i] for i in rng.integers(0, len(pairs), count)]
+
+
+def pen_glyph(char: str, path: Path, rng: np.random.Generator) -> np.ndarray:
+    """One character typeset in a font, distorted and redrawn as pen strokes: ink [h, w]."""
+    return pen_strokes(distort(render_glyph(char, _font(path)), rng), rng)
+
+
+def glyph_images(source: GlyphSource, count: int, rng: np.random.Generator) -> Iterable[np.ndarray]:
+    """`count` pen-drawn glyphs of a source, as ink [h, w]."""
+    for char, path in pick_glyphs(source, count, rng):
+        yield pen_glyph(char, path, rng)
 
 
 # ---- stroke shapes from two unrelated generators ----------------------------------------------------------------
@@ -412,13 +421,10 @@ DIGIT_FONTS = {
 def typeset_digits(count: int, seed: int, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """`count` digits typeset in a split's DIGIT_FONTS and redrawn exactly as the non-digits' glyphs are, through the
     recipe: (inputs float32 [count, 28, 28] 0..255, labels int64 [count])."""
-    pairs = glyph_pairs(DIGIT_FONTS[split])
-    if not pairs:
-        raise FileNotFoundError(f"no font found for {DIGIT_FONTS[split].fonts}")
     rng = np.random.default_rng([seed, 10])
-    picks = [pairs[i] for i in rng.integers(0, len(pairs), count)]
-    inks = (pen_strokes(distort(render_glyph(char, _font(path)), rng), rng) for char, path in picks)
-    x = np.array([digit_input(crop_to_ink(ink)) for ink in inks], np.float32).reshape(-1, 28, 28)
+    picks = pick_glyphs(DIGIT_FONTS[split], count, rng)
+    x = [digit_input(crop_to_ink(pen_glyph(char, path, rng))) for char, path in picks]
+    x = np.array(x, np.float32).reshape(-1, 28, 28)
     return x, np.array([int(char) for char, _ in picks], np.int64)
 
 
